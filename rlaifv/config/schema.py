@@ -1,0 +1,150 @@
+"""The typed configuration of a run: one dataclass per section, validated at load time.
+
+Every field has a default that runs the embedded ShapesWorld job on a laptop-sized CPU
+machine; `configs/*.yaml` override what differs (real hub models, GPUs, paper settings).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+BUILTIN_PREFIX = "builtin:"  # models the main job trains itself in ShapesWorld (cached in DIR/base/)
+
+
+@dataclass
+class RunSection:
+    output: str = "runs/shapes"
+    rounds: int = 3
+    seed: int = 0
+
+
+@dataclass
+class RaySection:
+    address: Optional[str] = None  # None: start a private local cluster
+    num_cpus: Optional[int] = None  # local cluster only; None = all cores
+
+
+@dataclass
+class WorldSection:
+    """ShapesWorld: the embedded world where hallucination is measured exactly."""
+
+    image_size: int = 48
+    cooccur_prob: float = 0.5  # how often an object's partner really shares the scene
+    halluc_prob: float = 0.35  # annotation bias in the base policy's SFT captions
+    eval_seed: int = 10_007  # never used for training or collection
+    eval_size: int = 300
+
+
+@dataclass
+class SFTSection:
+    """How a builtin base model is trained (supervised) before the rounds start."""
+
+    train_size: int = 8000
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 1
+    yesno_fraction: float = 0.0  # share of yes/no rows in the SFT mix (the labeler's skill)
+
+
+@dataclass
+class ModelSection:
+    model: str = ""
+    backend: Literal["vllm", "hf"] = "vllm"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    num_actors: int = 1
+    num_cpus: float = 0.5  # per actor; fractional so Ray Data never deadlocks on small hosts
+    num_gpus: float = 0.0  # per actor
+    batch_size: int = 64  # rows per map_batches call
+    max_model_len: int = 512
+    tensor_parallel_size: int = 1
+    sft: SFTSection = field(default_factory=SFTSection)
+
+
+@dataclass
+class ReferenceSection:
+    model: Optional[str] = None  # None: the round's starting policy (RLAIF-V)
+
+
+@dataclass
+class CollectSection:
+    instructions: Optional[str] = None  # parquet/jsonl; None: fresh ShapesWorld scenes per round
+    num_instructions: int = 1000
+    num_samples: int = 8
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 64
+    repetition_penalty: float = 1.0
+    splitter: Literal["rule", "llm"] = "rule"
+    converter: Literal["rule", "llm"] = "rule"
+    splitter_model: Optional[str] = None  # instruct LLM for splitter/converter == "llm"
+    pairs_per_instruction: int = 2
+    length_balance: bool = True
+    repeat_as_rejected: bool = False
+    require_clean_chosen: bool = False
+    require_well_formed: bool = False
+    shard_size: int = 256  # instructions per output shard (unit of resume)
+    max_image_pixels: int = 4096 * 4096
+    allow_remote_images: bool = False
+
+
+@dataclass
+class TrainSection:
+    loss: Literal["sigmoid", "dense"] = "sigmoid"
+    beta: float = 0.1
+    lr: float = 5e-7
+    epochs: int = 4
+    batch_size: int = 8  # pairs per optimizer step, over all workers
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.01
+    sft_weight: float = 0.0
+    dense_gamma: float = 1.1
+    dense_normalize: bool = False
+    precompute_reference: bool = True
+    zero_stage: int = 2
+    dtype: Literal["float32", "bfloat16"] = "bfloat16"
+    num_workers: int = 2
+    use_gpu: bool = False
+    num_cpus_per_worker: float = 0.5
+    freeze_vision: bool = False
+    checkpoints_per_epoch: int = 1
+    max_failures: int = 1
+    report_every: int = 10
+
+
+@dataclass
+class EvalSection:
+    temperature: float = 0.7
+    num_samples: int = 1
+    max_tokens: int = 64
+
+
+@dataclass
+class ServeSection:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: Optional[str] = None  # or env RLAIFV_API_KEY
+    default_n: int = 8
+    max_n: int = 32
+    max_tokens: int = 256
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_image_pixels: int = 2048 * 2048
+    allow_remote_images: bool = False
+    beta: float = 0.1
+    min_replicas: int = 1
+    max_replicas: int = 1
+    target_ongoing_requests: float = 4.0
+
+
+@dataclass
+class Config:
+    run: RunSection = field(default_factory=RunSection)
+    ray: RaySection = field(default_factory=RaySection)
+    world: WorldSection = field(default_factory=WorldSection)
+    policy: ModelSection = field(default_factory=lambda: ModelSection(model=BUILTIN_PREFIX + "shapes-policy"))
+    labeler: ModelSection = field(default_factory=lambda: ModelSection(model=BUILTIN_PREFIX + "shapes-labeler"))
+    reference: ReferenceSection = field(default_factory=ReferenceSection)
+    collect: CollectSection = field(default_factory=CollectSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    serve: ServeSection = field(default_factory=ServeSection)

@@ -1,0 +1,1 @@
+"""Reading and validating user instruction data before it enters a pipeline (no Ray here)."""

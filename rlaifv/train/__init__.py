@@ -1,0 +1,1 @@
+"""Training maths and steps (DPO, SFT, dense DPO); pure torch, no Ray."""
