@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--output", required=True)
     s.add_argument("--kind", choices=["describe", "yesno"], default="describe")
-    s.add_argument("--image-size", type=int, default=48)
+    s.add_argument("--image-size", type=int, default=64)
 
     p = sub.add_parser("generate", help="sample responses from a model for every row of a parquet")
     p.add_argument("--model", required=True)
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="best-of-N self-reward endpoint on Ray Serve")
     _add_config_args(p)
     p.add_argument("--model", help="aligned model directory")
+    p.add_argument("--reference", help="reference model directory (default: reference.model or RUN/base/policy)")
 
     p = sub.add_parser("report", help="write DIR/report.html for a run directory")
     p.add_argument("run_dir")

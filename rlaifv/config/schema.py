@@ -28,7 +28,7 @@ class RaySection:
 class WorldSection:
     """ShapesWorld: the embedded world where hallucination is measured exactly."""
 
-    image_size: int = 48
+    image_size: int = 64
     cooccur_prob: float = 0.5  # how often an object's partner really shares the scene
     halluc_prob: float = 0.35  # annotation bias in the base policy's SFT captions
     eval_seed: int = 10_007  # never used for training or collection

@@ -38,16 +38,33 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     return logits.masked_fill(remove, float("-inf"))
 
 
-class SeededSampler(LogitsProcessor):
-    """Samples each row with its own generator and returns logits that allow only that token."""
+class TokenPicker(LogitsProcessor):
+    """Chooses every row's next token itself and lets HF's greedy loop take exactly that one.
 
-    def __init__(self, generators: list[torch.Generator], temperature: float, top_p: float):
-        self.generators, self.temperature, self.top_p = generators, temperature, top_p
+    Records the chosen token's log-prob under the RAW logits (before repetition penalty,
+    temperature, top-p) step by step, so no [batch, steps, vocab] logits are kept.
+    generators=None means greedy (argmax of the penalised logits, as HF greedy decoding).
+    """
+
+    def __init__(self, generators: list[torch.Generator] | None, temperature: float, top_p: float,
+                 repetition_penalty: float = 1.0, pad_id: int | None = None):
+        self.generators, self.temperature, self.top_p, self.pad_id = generators, temperature, top_p, pad_id
+        self.penalty = RepetitionPenaltyLogitsProcessor(repetition_penalty) if repetition_penalty != 1.0 else None
+        self.logprobs: list[torch.Tensor] = []  # one [batch] tensor per step
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        logits = top_p_filter(scores.float() / self.temperature, self.top_p)
-        probs = logits.softmax(-1)
-        chosen = torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators)])
+        raw = scores.float().log_softmax(-1)
+        logits = scores.float()
+        if self.penalty is not None:
+            logits = self.penalty(input_ids, logits.clone())
+            if self.pad_id is not None:  # left padding is not "seen" text (vLLM never sees it)
+                logits[:, self.pad_id] = scores[:, self.pad_id].float()
+        if self.generators is None:
+            chosen = logits.argmax(-1, keepdim=True)
+        else:
+            probs = top_p_filter(logits / self.temperature, self.top_p).softmax(-1)
+            chosen = torch.stack([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, self.generators)])
+        self.logprobs.append(raw.gather(1, chosen)[:, 0])
         return torch.full_like(scores, float("-inf")).scatter(1, chosen, 0.0)
 
 
@@ -113,26 +130,22 @@ class HFEngine:
 
     def _generate_batch(self, rows: list[dict], spec: SamplingSpec, seeds: list[int]) -> list[Completion]:
         batch = self._to_device(collate(rows, self.pad_id, left=True))
-        processors = LogitsProcessorList()
-        if spec.repetition_penalty != 1.0:
-            processors.append(RepetitionPenaltyLogitsProcessor(spec.repetition_penalty))
+        generators = None
         if spec.temperature > 0:
             generators = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
-            processors.append(SeededSampler(generators, spec.temperature, spec.top_p))
+        picker = TokenPicker(generators, spec.temperature, spec.top_p, spec.repetition_penalty, self.pad_id)
         config = GenerationConfig(
             do_sample=False, max_new_tokens=spec.max_tokens, eos_token_id=self.eos_id, pad_token_id=self.pad_id,
-            bos_token_id=self.tokenizer.bos_token_id, output_logits=True, return_dict_in_generate=True,
+            bos_token_id=self.tokenizer.bos_token_id,
         )
-        result = self.model.generate(**batch, generation_config=config, logits_processor=processors)
-        new_tokens = result.sequences[:, batch["input_ids"].shape[1] :]
-        raw = torch.stack(result.logits, dim=1).float().log_softmax(-1)  # [B, T, V]
+        sequences = self.model.generate(**batch, generation_config=config, logits_processor=LogitsProcessorList([picker]))
+        new_tokens = sequences[:, batch["input_ids"].shape[1] :].tolist()
+        logprobs = torch.stack(picker.logprobs, dim=1).tolist()  # [B, steps]
         completions = []
-        for b in range(new_tokens.shape[0]):
-            ids = new_tokens[b].tolist()
+        for ids, lps in zip(new_tokens, logprobs):
             if self.eos_id in ids:
                 ids = ids[: ids.index(self.eos_id) + 1]
-            logprobs = raw[b, torch.arange(len(ids)), torch.tensor(ids, dtype=torch.long)].tolist()
-            completions.append(Completion(completion_text(self.tokenizer, ids), ids, logprobs))
+            completions.append(Completion(completion_text(self.tokenizer, ids), ids, lps[: len(ids)]))
         return completions
 
     def _forward_logprobs(self, rows: list[dict]) -> torch.Tensor:

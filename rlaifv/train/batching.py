@@ -126,3 +126,31 @@ def collate_dpo(rows: list[dict], processor: Any, gamma: float = 0.0) -> dict[st
         batch["ref_logps"] = torch.tensor([sum(a * b for a, b in zip(lp, w)) for lp, w in zip(ref_tokens, token_w)],
                                           dtype=torch.float64)
     return batch
+
+
+def to_pair_layout(src, dst, batch_size: int = 512):
+    """Stream a published pairs file (RLAIF-V-Dataset / RLHF-V-Dataset) into our layout:
+    idx, image (bytes), question, chosen, rejected. Returns `dst`."""
+    from pathlib import Path
+
+    import pyarrow as pa
+
+    schema = pa.schema([("idx", pa.string()), ("image", pa.binary()), ("question", pa.string()),
+                        ("chosen", pa.string()), ("rejected", pa.string())])
+    files = sorted(Path(src).glob("*.parquet")) if Path(src).is_dir() else [Path(src)]
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    index = 0
+    with pq.ParquetWriter(dst, schema) as writer:
+        for f in files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_size):
+                rows = []
+                for row in batch.to_pylist():
+                    r = normalize_pair_row(row, index)
+                    image = r["image"]
+                    if isinstance(image, dict):
+                        image = image.get("bytes") or open(image["path"], "rb").read()
+                    rows.append({"idx": str(r.get("idx", index)), "image": image, "question": r["question"],
+                                 "chosen": r["chosen"], "rejected": r["rejected"]})
+                    index += 1
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    return dst

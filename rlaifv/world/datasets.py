@@ -43,7 +43,7 @@ def _scene_and_question(seed: int, index: int, image_size: int) -> tuple[random.
     return rng, scene, rng.choice(DESCRIBE_QUESTIONS)
 
 
-def describe_rows(num: int, seed: int, image_size: int = 48) -> Iterator[dict]:
+def describe_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
     """Describe instructions with ground truth: {id, image, question, objects, caption}."""
     _check(num, image_size)
     for i in range(num):
@@ -57,7 +57,7 @@ def describe_rows(num: int, seed: int, image_size: int = 48) -> Iterator[dict]:
         }
 
 
-def sft_rows(num: int, seed: int, halluc_prob: float, image_size: int = 48) -> Iterator[dict]:
+def sft_rows(num: int, seed: int, halluc_prob: float, image_size: int = 64) -> Iterator[dict]:
     """Describe SFT rows whose caption carries the co-occurrence bias; `hallucinated` lists it."""
     _check(num, image_size)
     for i in range(num):
@@ -80,7 +80,7 @@ def hard_negatives(present: list[str]) -> list[str]:
     return sorted({c for c in candidates if c not in present}, key=OBJECTS.index)
 
 
-def yesno_rows(num: int, seed: int, image_size: int = 48) -> Iterator[dict]:
+def yesno_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
     """Yes/no probes {id, image, question, answer, objects, target}; even i -> yes, odd i -> no.
 
     Half of the "no" rows ask about a hard negative (see hard_negatives), half about a random

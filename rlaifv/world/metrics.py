@@ -1,26 +1,29 @@
 """Exact hallucination metrics in ShapesWorld (Object HalBench / CHAIR definitions of METHOD.md).
 
 The world's ground truth is known, so a mention "<color> <shape>" is hallucinated iff the
-image lacks that object: no synonym list or judge model is needed. Repeats are reported beside
-the set-based rates because DPO in this world learns to repeat objects it is sure of.
+image lacks that object: no judge model is needed. Scoring runs through the same CHAIR code as
+Object HalBench (rlaifv.eval.chair); the world's synonym table maps each object to itself (a
+plural "red circles" counts as "red circle"). Repeats are reported beside the set-based rates
+because DPO in this world learns to repeat objects it is sure of.
 """
 from __future__ import annotations
 
-import re
 import string
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rlaifv.eval.chair import judge_objects, summarize
+from rlaifv.eval.synonyms import SynonymTable
 from rlaifv.world.captions import is_well_formed
-from rlaifv.world.vocab import COLORS, OBJECTS, SHAPES
+from rlaifv.world.vocab import OBJECTS
 
-MENTION = re.compile(rf"\b({'|'.join(COLORS)})\s+({'|'.join(SHAPES)})s?\b", re.IGNORECASE)
+SHAPES_TABLE = SynonymTable({obj: [obj] for obj in OBJECTS})
 
 
 def extract_mentions(text: str) -> list[str]:
     """Every "<color> <shape>" in order of appearance, repeats kept, lower-case and singular."""
-    return [f"{m.group(1).lower()} {m.group(2).lower()}" for m in MENTION.finditer(text)]
+    return [mention.category for mention in SHAPES_TABLE.find(text)]
 
 
 @dataclass(frozen=True)
@@ -53,16 +56,15 @@ def judge_response(text: str, objects: Sequence[str]) -> Judgement:
     if not isinstance(text, str):
         raise ValueError(f"response must be a string (got {type(text).__name__})")
     truth = _ground_truth(objects, "objects")
-    mentions = extract_mentions(text)
-    counts = Counter(mentions)
-    unique = list(dict.fromkeys(mentions))
+    judged = judge_objects(text, truth, SHAPES_TABLE)
+    counts = Counter(judged.mentions)
     return Judgement(
-        mentions=mentions,
-        hallucinated=[m for m in unique if m not in truth],
-        repeated=[m for m in unique if counts[m] >= 2],
-        covered=[o for o in truth if o in counts],
+        mentions=judged.mentions,
+        hallucinated=judged.hallucinated,
+        repeated=[m for m in dict.fromkeys(judged.mentions) if counts[m] >= 2],
+        covered=judged.covered,
         well_formed=is_well_formed(text),
-        n_words=len(text.split()),
+        n_words=judged.n_words,
     )
 
 
@@ -88,16 +90,15 @@ def response_metrics(responses: Sequence[str], objects: Sequence[Sequence[str]])
             judged.append((judge_response(text, truth), len(_ground_truth(truth, f"objects[{i}]"))))
         except ValueError as error:
             raise ValueError(f"row {i}: {error}") from None
-    n = len(judged)
+    chair = summarize([j for j, _ in judged], [t for _, t in judged])
+    n = chair["n"]
     mentioning = [j for j, _ in judged if j.mentions]
     return {
         "n": n,
-        "hallucination_rate": _ratio(sum(bool(j.hallucinated) for j in mentioning), len(mentioning)),
-        "mention_hallucination_rate": _ratio(
-            sum(len(j.hallucinated) for j, _ in judged), sum(len(set(j.mentions)) for j, _ in judged)
-        ),
-        "coverage": _ratio(sum(len(j.covered) for j, _ in judged), sum(t for _, t in judged)),
-        "avg_words": sum(j.n_words for j, _ in judged) / n,
+        "hallucination_rate": chair["chair_s"],
+        "mention_hallucination_rate": chair["chair_i"],
+        "coverage": chair["coverage"],
+        "avg_words": chair["avg_length"],
         "repeat_rate": sum(bool(j.repeated) for j, _ in judged) / n,
         "strict_hallucination_rate": _ratio(
             sum(bool(j.hallucinated or j.repeated) for j in mentioning), len(mentioning)

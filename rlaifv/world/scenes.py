@@ -3,7 +3,10 @@
 Why a co-occurrence map: real MLLMs hallucinate objects that usually appear together (a fork
 beside a table). `PARTNER` pairs every object with one partner, and `sample_scene` often adds
 the partner of an object it already placed, so a model trained here can learn the same prior.
-Objects keep distinct x centres so "left to right" (the caption order) is never ambiguous.
+Layout: a GRID x GRID grid of cells; each object sits in its own column (random row, a pixel of
+jitter), so "left to right" (the caption order) is never ambiguous and, with a vision patch
+the size of a cell (64 px image, 16 px patches), one object falls in one patch, the way
+objects in real images fall into a few patches of a real vision tower.
 """
 from __future__ import annotations
 
@@ -24,12 +27,10 @@ RGB = {
     "purple": (135, 50, 185),
     "orange": (245, 125, 20),
 }
-REFERENCE_SIZE = 48
-PIXELS_AT_48 = {"small": 10, "large": 16}  # side of the bounding box at a 48 px image
-MIN_X_GAP = 4  # px between object centres at 48 px, keeps left-to-right order visible
-BOX_MARGIN = 2  # px between bounding boxes at 48 px
+REFERENCE_SIZE = 64
+GRID = 4  # cells per row and column
+CELL_FRACTION = {"small": 0.6, "large": 0.9}  # side of the bounding box, as a share of a cell
 _PARTNER_SEED = 20240527
-_PLACEMENT_TRIES = 200
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,10 @@ PARTNER: dict[str, str] = _build_partners()
 
 
 def object_pixels(size: str, image_size: int = REFERENCE_SIZE) -> int:
-    """Side of an object's bounding box in pixels (scaled from the 48 px reference)."""
-    if size not in PIXELS_AT_48:
+    """Side of an object's bounding box in pixels (a share of one grid cell)."""
+    if size not in CELL_FRACTION:
         raise ValueError(f"unknown size {size!r}; expected one of {SIZES}")
-    return max(3, round(PIXELS_AT_48[size] * image_size / REFERENCE_SIZE))
+    return max(3, round(CELL_FRACTION[size] * image_size / GRID))
 
 
 def _choose_names(rng: random.Random, count: int, cooccur_prob: float) -> list[str]:
@@ -107,35 +108,17 @@ def _box(x: int, y: int, side: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
-def _fits(box: tuple[int, int, int, int], x: int, placed: list[tuple[tuple[int, int, int, int], int]],
-          margin: int, min_gap: int) -> bool:
-    for other, other_x in placed:
-        if abs(x - other_x) < min_gap:
-            return False
-        apart_x = box[2] + margin <= other[0] or other[2] + margin <= box[0]
-        apart_y = box[3] + margin <= other[1] or other[3] + margin <= box[1]
-        if not (apart_x or apart_y):
-            return False
-    return True
-
-
-def _place(rng: random.Random, sides: list[int], image_size: int) -> list[tuple[int, int]] | None:
-    """Rejection-sample centres for every side; None if some object found no room."""
-    scale = image_size / REFERENCE_SIZE
-    margin, min_gap = max(1, round(BOX_MARGIN * scale)), max(1, round(MIN_X_GAP * scale))
-    placed: list[tuple[tuple[int, int, int, int], int]] = []
-    centres: list[tuple[int, int]] = []
-    for side in sides:
-        low, high = side // 2, image_size - side + side // 2
-        for _ in range(_PLACEMENT_TRIES):
-            x, y = rng.randint(low, high), rng.randint(low, high)
-            box = _box(x, y, side)
-            if _fits(box, x, placed, margin, min_gap):
-                placed.append((box, x))
-                centres.append((x, y))
-                break
-        else:
-            return None
+def _place(rng: random.Random, sides: list[int], image_size: int) -> list[tuple[int, int]]:
+    """One distinct column per object (random row); centres jittered inside the cell."""
+    cell = image_size // GRID
+    columns = sorted(rng.sample(range(GRID), len(sides)))
+    rng.shuffle(columns)  # object k gets a random column; the scene sorts by x afterwards
+    centres = []
+    for side, col in zip(sides, columns):
+        row = rng.randrange(GRID)
+        slack = max(0, (cell - side) // 2 - 1)
+        jx, jy = rng.randint(-slack, slack), rng.randint(-slack, slack)
+        centres.append((col * cell + cell // 2 + jx, row * cell + cell // 2 + jy))
     return centres
 
 
@@ -148,10 +131,6 @@ def sample_scene(rng: random.Random, image_size: int = REFERENCE_SIZE, cooccur_p
     names = _choose_names(rng, rng.randint(1, 4), cooccur_prob)
     sizes = [rng.choice(SIZES) for _ in names]
     centres = _place(rng, [object_pixels(s, image_size) for s in sizes], image_size)
-    while centres is None:  # crowded: shrink the last large object (if any) and retry
-        if "large" in sizes:
-            sizes[len(sizes) - 1 - sizes[::-1].index("large")] = "small"
-        centres = _place(rng, [object_pixels(s, image_size) for s in sizes], image_size)
     objects = [SceneObject(n.split()[0], n.split()[1], s, x, y) for n, s, (x, y) in zip(names, sizes, centres)]
     return Scene(tuple(sorted(objects, key=lambda o: o.x)), image_size)
 

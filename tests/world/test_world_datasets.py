@@ -25,7 +25,7 @@ def test_describe_rows_match_their_scenes():
         assert row["caption"] == caption(row["objects"])
         assert row["question"] in DESCRIBE_QUESTIONS
         image = Image.open(io.BytesIO(row["image"]))
-        assert image.format == "PNG" and image.size == (48, 48)
+        assert image.format == "PNG" and image.size == (64, 64)
     assert len({r["image"] for r in rows}) == 6
 
 

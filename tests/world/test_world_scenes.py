@@ -49,7 +49,7 @@ def test_scenes_are_valid_over_many_seeds():
             half = object_pixels(obj.size) // 2
             left, top = obj.x - half, obj.y - half
             side = object_pixels(obj.size)
-            assert 0 <= left and left + side <= 48 and 0 <= top and top + side <= 48
+            assert 0 <= left and left + side <= 64 and 0 <= top and top + side <= 64
             boxes.append((left, top, left + side, top + side))
         for i, a in enumerate(boxes):
             for b in boxes[i + 1:]:
@@ -61,8 +61,8 @@ def test_rendered_pixels_match_ground_truth():
     for seed in range(60):
         scene = sample_scene(random.Random(seed))
         image = render_scene(scene)
-        assert image.mode == "RGB" and image.size == (48, 48)
-        colours = {c for _, c in image.getcolors(48 * 48)}
+        assert image.mode == "RGB" and image.size == (64, 64)
+        colours = {c for _, c in image.getcolors(64 * 64)}
         assert colours == {BACKGROUND} | {RGB[o.color] for o in scene.objects}
         for obj in scene.objects:
             assert image.getpixel((obj.x, obj.y)) == RGB[obj.color], (seed, obj)
@@ -72,7 +72,7 @@ def test_shapes_and_sizes_are_visually_distinct():
     def mask(shape, size):
         scene = Scene((SceneObject("red", shape, size, 24, 24),))
         image = render_scene(scene)
-        return frozenset((x, y) for x in range(48) for y in range(48) if image.getpixel((x, y)) != BACKGROUND)
+        return frozenset((x, y) for x in range(64) for y in range(64) if image.getpixel((x, y)) != BACKGROUND)
 
     large = {s: mask(s, "large") for s in ("circle", "square", "triangle", "star")}
     assert len(set(large.values())) == 4
@@ -97,12 +97,12 @@ def test_cooccurrence_makes_partners_appear_together():
 
 def test_render_scales_with_image_size():
     scene = sample_scene(random.Random(3))
-    image = render_scene(scene, image_size=96)
-    assert image.size == (96, 96)
+    image = render_scene(scene, image_size=128)
+    assert image.size == (128, 128)
     for obj in scene.objects:
         assert image.getpixel((obj.x * 2, obj.y * 2)) == RGB[obj.color]
-    big = sample_scene(random.Random(3), image_size=64)
-    assert all(o.x < 64 and o.y < 64 for o in big.objects)
+    big = sample_scene(random.Random(3), image_size=96)
+    assert all(o.x < 96 and o.y < 96 for o in big.objects)
 
 
 def test_bad_arguments_raise():

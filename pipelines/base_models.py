@@ -1,0 +1,108 @@
+"""The builtin ShapesWorld models: trained once by SFT on Ray Train workers, then cached.
+
+- `shapes-policy`: describes scenes, imperfectly *by learned bias*: its SFT captions now and
+  then name an absent object that co-occurs with a present one (world.halluc_prob), the way
+  detailed captions mention a fork beside every table. More SFT on such data keeps the bias;
+  feedback from the image removes it, so the world tells alignment from more training.
+- `shapes-labeler`: answers "Is there a <color> <shape> in the image?" from clean data.
+
+Cache: `$RLAIFV_CACHE` (default ~/.cache/rlaifv) keyed by a hash of everything that shapes the
+model, copied into the run's `base/policy` and `base/labeler`; `--retrain` ignores the cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from rlaifv.config import BUILTIN_PREFIX, Config
+from rlaifv.config.schema import ModelSection
+
+BUILTIN_DIRS = {"shapes-policy": "policy", "shapes-labeler": "labeler"}
+CACHE_VERSION = 1  # bump when the world, tokenizer or recipe code changes what a model learns
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("RLAIFV_CACHE", Path.home() / ".cache" / "rlaifv"))
+
+
+def resolve_model(cfg: Config, ref: str, run_dir: str | Path) -> str:
+    """A model reference as a path/hub id; builtin names point into the run's `base/`."""
+    if not ref.startswith(BUILTIN_PREFIX):
+        return ref
+    path = Path(run_dir) / "base" / BUILTIN_DIRS[ref[len(BUILTIN_PREFIX):]]
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{ref} is not trained in {path.parent}; run `rlaifv run --output {run_dir}` first")
+    return str(path)
+
+
+def _sections(cfg: Config) -> dict[str, ModelSection]:
+    return {"shapes-policy": cfg.policy, "shapes-labeler": cfg.labeler}
+
+
+def _cache_key(cfg: Config, name: str, sec: ModelSection) -> str:
+    spec = {"v": CACHE_VERSION, "name": name, "world": dataclasses.asdict(cfg.world), "sft": dataclasses.asdict(sec.sft)}
+    spec["world"].pop("eval_size")
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def sft_rows_for(cfg: Config, name: str, sec: ModelSection):
+    """SFT examples {image, question, answer} of a builtin model (generated, deterministic)."""
+    from rlaifv.world.datasets import describe_rows, sft_rows, yesno_rows
+
+    n, s, size = sec.sft.train_size, sec.sft.seed, cfg.world.image_size
+    if name == "shapes-policy":
+        for r in sft_rows(n, s, cfg.world.halluc_prob, image_size=size):
+            yield {"image": r["image"], "question": r["question"], "answer": r["caption"]}
+        return
+    f = sec.sft.yesno_fraction
+    yes = yesno_rows(n, s, image_size=size)
+    desc = describe_rows(n, s + 100_000, image_size=size)  # other images than the yes/no ones
+    for i in range(n):  # spread the yes/no rows evenly so every batch mixes both skills
+        r = next(yes) if int((i + 1) * f) > int(i * f) else next(desc)
+        yield {"image": r["image"], "question": r["question"], "answer": r.get("answer") or r["caption"]}
+
+
+def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = False) -> dict[str, str]:
+    """Train (or reuse) every builtin model the config names; returns name -> run-local path."""
+    from pipelines.train import TrainJob, fit
+    from rlaifv.models.tiny import TinyVLMSpec, build_tiny_llava
+    from rlaifv.world.datasets import write_parquet
+    from rlaifv.world.scenes import GRID
+
+    run_dir = Path(run_dir)
+    paths = {}
+    for name, sec in _sections(cfg).items():
+        if sec.model != BUILTIN_PREFIX + name:
+            continue
+        dest = run_dir / "base" / BUILTIN_DIRS[name]
+        cached = cache_root() / "builtin" / f"{name}-{_cache_key(cfg, name, sec)}"
+        if retrain or not (cached / "model" / "config.json").exists():
+            work = cached.with_name(cached.name + ".work")
+            shutil.rmtree(work, ignore_errors=True)
+            size = cfg.world.image_size  # one vision patch per grid cell (see rlaifv/world/scenes.py)
+            init = build_tiny_llava(work / "init", TinyVLMSpec(image_size=size, patch_size=size // GRID),
+                                    seed=sec.sft.seed)
+            write_parquet(sft_rows_for(cfg, name, sec), work / "sft.parquet")
+            job = TrainJob(objective="sft", init_model=str(init), data=str(work / "sft.parquet"),
+                           output_dir=str(work / "train"), name=f"sft-{name}", steps=sec.sft.steps,
+                           batch_size=sec.sft.batch_size, lr=sec.sft.lr, warmup_ratio=0.03, zero_stage=0,
+                           dtype="float32", num_workers=1, use_gpu=False,
+                           cpus_per_worker=min(1.0, cfg.train.num_cpus_per_worker), report_every=100,
+                           seed=sec.sft.seed)
+            print(f"training builtin {name}: {sec.sft.steps} SFT steps on Ray Train")
+            fit(job, storage_path=str(work / "ray"))
+            shutil.rmtree(cached, ignore_errors=True)
+            cached.mkdir(parents=True)
+            shutil.copytree(work / "train" / "model", cached / "model")
+            shutil.copy(work / "train" / "train_log.jsonl", cached / "train_log.jsonl")
+            shutil.rmtree(work, ignore_errors=True)
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(cached / "model", dest)
+        shutil.copy(cached / "train_log.jsonl", dest / "sft_log.jsonl")
+        paths[name] = str(dest)
+    return paths
