@@ -18,6 +18,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -133,7 +134,8 @@ def main(argv=None) -> int:
     init_ray(cfg)
     results: dict = {}
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.start(http_options={"host": "127.0.0.1", "port": port},
+                    logging_config={"enable_access_log": False, "log_level": "WARNING"})
         serve.run(build_app(cfg, model, reference), name="rlaifv", route_prefix="/")
         startup = time.perf_counter() - t0
         print(f"app up in {startup:.1f}s on port {port} (backend {args.backend})")
@@ -154,6 +156,8 @@ def main(argv=None) -> int:
     finally:
         serve.shutdown()
         ray.shutdown()
+        if not args.model:
+            shutil.rmtree(workdir, ignore_errors=True)
     out = {"clients": args.clients, "duration_s": args.duration, "max_tokens": args.max_tokens,
            "backend": args.backend, "model": model, "reference": reference, "cpus": os.cpu_count(),
            "startup_s": startup, "results": results}

@@ -111,6 +111,11 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
         metrics["rounds"] = metrics["rounds"][: k - 1] + [entry]
         _save(metrics_path, metrics)
         _print_metrics(f"round {k}", test)
+    if cfg.run.sft_control and cfg.policy.model == BUILTIN_PREFIX + "shapes-policy":
+        from pipelines.control import sft_control
+
+        metrics["control"] = sft_control(cfg, out, str(out / "base" / "policy"), splits["test"])
+        _print_metrics("SFT control", metrics["control"]["test"])
     final = out / "final" / "model"
     shutil.rmtree(final, ignore_errors=True)
     shutil.copytree(policy, final)

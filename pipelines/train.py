@@ -46,6 +46,7 @@ class TrainJob:
     max_failures: int = 1
     report_every: int = 10
     seed: int = 0
+    fail_at_step: int = 0  # fault injection for tests: the first attempt dies at this step
 
 
 def _worker_loop(cfg: dict) -> None:
@@ -102,7 +103,6 @@ def _worker_loop(cfg: dict) -> None:
         out.mkdir(parents=True, exist_ok=True)
         _truncate_log(log_path, start)
     ckpt_steps = {round(total * (i + 1) / job.checkpoints) for i in range(job.checkpoints)}
-    fail_at = int(os.environ.get("RLAIFV_FAIL_AT_STEP", "0"))  # test hook: crash once at this step
 
     bar = tqdm(total=total, initial=start, desc=f"{job.name} {job.objective}", disable=rank != 0,
                mininterval=2.0, dynamic_ncols=True)
@@ -115,9 +115,9 @@ def _worker_loop(cfg: dict) -> None:
                 if step >= total:
                     break
                 continue
-            if fail_at and step == fail_at and not (out / ".failed_once").exists():
+            if job.fail_at_step and step == job.fail_at_step and not (out / ".failed_once").exists():
                 (out / ".failed_once").touch()
-                raise RuntimeError(f"RLAIFV_FAIL_AT_STEP={fail_at}: injected worker failure")
+                raise RuntimeError(f"fail_at_step={step}: injected worker failure")
             batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
             if job.objective == "sft":
                 loss, metrics = sft_forward(engine, batch)

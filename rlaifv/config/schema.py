@@ -16,6 +16,9 @@ class RunSection:
     output: str = "runs/shapes"
     rounds: int = 3
     seed: int = 0
+    # ShapesWorld control: the same training compute spent on more SFT of the base policy on its
+    # own training data, to show the gain comes from feedback, not from more training
+    sft_control: bool = False
 
 
 @dataclass

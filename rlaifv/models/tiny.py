@@ -35,7 +35,7 @@ QWEN2VL_SPECIAL_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
 
 @dataclass(frozen=True)
 class TinyVLMSpec:
-    """Sizes of the tiny LLaVA (CLIP vision tower + Llama decoder); ~1M parameters by default."""
+    """Sizes of the tiny LLaVA (CLIP vision tower + Llama decoder); ~0.8M parameters by default."""
 
     image_size: int = 48
     patch_size: int = 8
@@ -106,7 +106,7 @@ def build_tiny_llava(
         image_token_id=image_token_id,
         image_seq_length=spec.image_tokens,
         vision_feature_select_strategy="default",
-        vision_feature_layer=-1,
+        vision_feature_layer=-1,  # the last CLIP layer (LLaVA-1.5 uses -2; here every layer trains)
         projector_hidden_act="gelu",
         tie_word_embeddings=False,
     )

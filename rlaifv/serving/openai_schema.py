@@ -115,8 +115,7 @@ def parse_chat_request(body: Mapping[str, Any], limits: RequestLimits, model_nam
     question, image_url, image_param = parse_messages(body.get("messages"), limits.max_text_chars)
     n = _sample_count(body, limits)
     temperature = _number(body, "temperature", DEFAULT_TEMPERATURE, 0.0, 2.0)
-    top_p = _number(body, "top_p", 1.0, 0.0, 1.0)
-    if top_p == 0.0:
+    if (top_p := _number(body, "top_p", 1.0, 0.0, 1.0)) == 0.0:
         raise _bad("top_p", "`top_p` must be in (0, 1]")
     if temperature == 0.0 and n > 1:
         raise _bad("temperature", f"temperature 0 (greedy) makes all {n} candidates identical; use n=1 or "
@@ -230,8 +229,6 @@ def _bad(param: str, message: str, code: str = "invalid_value") -> ApiError:
     return ApiError(400, message, param=param, code=code)
 
 
-# ---- API key -----------------------------------------------------------------------------
-
 def resolve_api_key(config_key: str | None, environ: Mapping[str, str]) -> str | None:
     """The key every route but /healthz requires: env RLAIFV_API_KEY first, then serve.api_key."""
     key = environ.get("RLAIFV_API_KEY") or config_key
@@ -248,8 +245,6 @@ def check_authorization(header: str | None, api_key: str | None) -> None:
     if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
         raise ApiError(401, "incorrect API key provided", code="invalid_api_key")
 
-
-# ---- responses ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Candidate:

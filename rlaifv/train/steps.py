@@ -17,10 +17,11 @@ def model_inputs(batch: dict) -> dict:
 
 
 def sft_forward(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean token NLL on the answer tokens (labels == -100 elsewhere)."""
+    """NLL on the answer tokens (labels == -100 elsewhere), averaged per example first, so a
+    two-token yes/no answer weighs as much as a long caption in a mixed batch."""
     logits = model(**model_inputs(batch)).logits
     logps, counts = sequence_logps(logits.float(), batch["labels"])
-    loss = -logps.sum() / counts.sum().clamp(min=1)
+    loss = -(logps / counts.clamp(min=1)).mean()
     return loss, {"loss": loss.item()}
 
 

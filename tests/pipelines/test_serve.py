@@ -95,12 +95,10 @@ def reference_llava(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_app_end_to_end_with_openai_client(tiny_llava, reference_llava, monkeypatch):
+def test_app_end_to_end_with_openai_client(ray_cluster, tiny_llava, reference_llava, monkeypatch):
     import openai
-    import ray
     from ray import serve
 
-    from pipelines.cluster import init_ray
     from pipelines.serve import build_app
 
     monkeypatch.delenv("RLAIFV_API_KEY", raising=False)
@@ -110,10 +108,9 @@ def test_app_end_to_end_with_openai_client(tiny_llava, reference_llava, monkeypa
         policy=dataclasses.replace(cfg.policy, model=str(tiny_llava), backend="hf", batch_size=8),
         serve=ServeSection(api_key="test-key", default_n=2, max_n=4, max_tokens=12, beta=0.1))
     port = _free_port()
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    init_ray(cfg)
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.start(http_options={"host": "127.0.0.1", "port": port},
+                    logging_config={"enable_access_log": False, "log_level": "WARNING"})
         serve.run(build_app(cfg, str(tiny_llava), reference_llava), name="rlaifv", route_prefix="/")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="test-key", max_retries=0, timeout=60)
         messages = [{"role": "user", "content": [{"type": "text", "text": "Describe the image."},
@@ -151,5 +148,4 @@ def test_app_end_to_end_with_openai_client(tiny_llava, reference_llava, monkeypa
                          headers={"Authorization": "Bearer test-key"})
         assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        serve.shutdown()  # the session's Ray cluster stays up for the other pipeline tests

@@ -1,0 +1,56 @@
+"""Fixtures for pipeline tests: one real local Ray cluster per session, and the builtin
+ShapesWorld models trained (briefly) by the real SFT path on Ray Train."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    import ray
+
+    from pipelines.cluster import worker_env
+
+    for k, v in worker_env(use_gpu=False).items():
+        os.environ.setdefault(k, v)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": worker_env(use_gpu=False)},
+             _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    from ray.data import DataContext
+
+    DataContext.get_current().execution_options.preserve_order = True
+    yield ray
+    ray.shutdown()
+
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "shapes.yaml"
+SMALL = ["policy.backend=hf", "labeler.backend=hf", "policy.batch_size=16", "labeler.batch_size=64",
+         "collect.num_samples=4", "collect.max_tokens=32", "eval.max_tokens=32", "world.eval_size=16",
+         "train.batch_size=8", "train.epochs=1", "train.num_workers=1", "train.num_cpus_per_worker=0.5",
+         "train.report_every=2"]
+
+
+@pytest.fixture(scope="session")
+def small():
+    """Overrides that shrink the embedded default to test size."""
+    return list(SMALL)
+
+
+@pytest.fixture(scope="session")
+def shapes_models(ray_cluster, tmp_path_factory):
+    """base/policy and base/labeler from the real builtin SFT path (few steps: they only need
+    to write caption-shaped text and yes/no answers, not to be good)."""
+    from pipelines.base_models import ensure_base_models
+    from rlaifv.config import load_config
+
+    root = tmp_path_factory.mktemp("shapes_models")
+    os.environ["RLAIFV_CACHE"] = str(root / "cache")
+    cfg = load_config(CONFIG, SMALL + ["policy.sft.steps=120", "policy.sft.train_size=1000",
+                                     "labeler.sft.steps=60", "labeler.sft.train_size=500"])
+    paths = ensure_base_models(cfg, root / "run")
+    return {"run_dir": root / "run", **paths}

@@ -1,0 +1,111 @@
+"""Feedback collection on a real local Ray cluster with real models (HF backend here; the
+vLLM engine is exercised in tests/engine and in test_collect_vllm)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.collect import collect
+from rlaifv.config import load_config
+from rlaifv.world.datasets import describe_rows
+
+
+pytestmark = [pytest.mark.cpu, pytest.mark.slow]
+
+
+def _cfg(small, models, *extra):
+    return load_config(None, small + [f"policy.model={models['shapes-policy']}",
+                                      f"labeler.model={models['shapes-labeler']}", "collect.shard_size=8", *extra])
+
+
+def _write_jsonl(path, rows):
+    import base64
+
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps({**r, "image": base64.b64encode(r["image"]).decode()}) + "\n")
+
+
+def _ids(out):
+    return [i for f in sorted((out / "candidates").glob("*.parquet")) for i in pq.read_table(f)["id"].to_pylist()]
+
+
+def test_collect_outputs_rejects_and_resume(small, shapes_models, tmp_path):
+    rows = [{k: r[k] for k in ("id", "image", "question", "objects")} for r in describe_rows(22, seed=77)]
+    rows.insert(3, {**rows[0], "id": "empty-q", "question": "  "})
+    rows.insert(5, dict(rows[1]))  # duplicate id
+    src = tmp_path / "instructions.jsonl"
+    _write_jsonl(src, rows)
+    cfg = _cfg(small, shapes_models)
+    out = tmp_path / "collect"
+    kw = dict(policy_model=shapes_models["shapes-policy"], labeler_model=shapes_models["shapes-labeler"], seed=3)
+    summary = collect(cfg, out, source=str(src), **kw)
+
+    rejects = pq.read_table(out / "rejects.parquet").to_pylist()
+    assert sorted(r["row_index"] for r in rejects) == [3, 5]
+    assert any("question" in r["reason"] for r in rejects) and any("duplicate id" in r["reason"] for r in rejects)
+    assert sorted(_ids(out)) == sorted(r["id"] for r in rows if r["id"] != "empty-q")[:22] == sorted(set(_ids(out)))
+    cands = pq.read_table(out / "candidates").to_pylist()
+    for c in cands:
+        assert len(c["candidates"]) == 4
+        assert [len(x) for x in c["claims"]] == [len(x) for x in c["p_yes"]] == [len(x) for x in c["p_no"]]
+        assert all(0 <= y + n <= 1 + 1e-6 for ys, ns in zip(c["p_yes"], c["p_no"]) for y, n in zip(ys, ns))
+        assert c["scores"] == [-r for r in c["n_rejected"]]
+    pairs = pq.read_table(out / "pairs.parquet").to_pylist()
+    assert summary["pairs"] == len(pairs) and summary["instructions"] == 22 and summary["instructions_rejected"] == 2
+    assert all(p["chosen_score"] >= p["rejected_score"] + 1 and p["chosen"] != p["rejected"] for p in pairs)
+    assert all(p["origin_policy"] == shapes_models["shapes-policy"] for p in pairs)
+
+    # resume: lose one shard's outputs and the final files, as a crash would; only it is redone
+    mtimes = {f.name: f.stat().st_mtime_ns for f in (out / "candidates").glob("*.parquet")}
+    for sub in ("candidates", "pairs_raw"):
+        (out / sub / "shard-00001.parquet").unlink()
+    (out / "summary.json").unlink()
+    (out / "pairs.parquet").unlink()
+    again = collect(cfg, out, source=str(src), **kw)
+    after = {f.name: f.stat().st_mtime_ns for f in (out / "candidates").glob("*.parquet")}
+    assert after["shard-00000.parquet"] == mtimes["shard-00000.parquet"]
+    assert after["shard-00002.parquet"] == mtimes["shard-00002.parquet"]
+    assert after["shard-00001.parquet"] != mtimes["shard-00001.parquet"]
+    assert sorted(_ids(out)) == sorted(set(_ids(out))) and len(_ids(out)) == 22
+    assert again["pairs"] == summary["pairs"]  # same seeds: the redone shard gives the same pairs
+
+
+def _kill_first_actor(name: str, stop: threading.Event, killed: list):
+    from ray.util.state import list_actors
+
+    while not stop.is_set():
+        for a in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
+            if name in (a.class_name or "") or name in (getattr(a, "repr_name", "") or ""):
+                if a.pid:
+                    time.sleep(1.0)  # let it take work first
+                    os.kill(a.pid, signal.SIGKILL)
+                    killed.append(a.pid)
+                    return
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("victim", ["PolicyActor", "LabelerActor"])
+def test_killed_actor_is_replaced_and_nothing_is_lost(small, shapes_models, tmp_path, victim):
+    cfg = _cfg(small, shapes_models, "collect.shard_size=4", "policy.batch_size=4", "labeler.batch_size=4")
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_first_actor, args=(victim, stop, killed), daemon=True)
+    killer.start()
+    out = tmp_path / "collect"
+    try:
+        summary = collect(cfg, out, policy_model=shapes_models["shapes-policy"],
+                          labeler_model=shapes_models["shapes-labeler"], seed=3,
+                          world_rows=describe_rows(24, seed=78))
+    finally:
+        stop.set()
+        killer.join(5)
+    assert killed, f"no {victim} process was found to kill"
+    ids = _ids(out)
+    assert len(ids) == 24 and len(set(ids)) == 24
+    assert summary["instructions"] == 24
