@@ -7,8 +7,15 @@ STAMP := $(VENV)/.installed
 run: $(STAMP)
 	$(VENV)/bin/rlaifv run --config configs/shapes.yaml
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(VENV)/bin/python -m pytest -q tests
+
+# The report test renders report.html in a real browser (Debian's chromium); best effort.
+.PHONY: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "chromium not installed: the browser check of the report will be skipped"; }
 
 venv: $(STAMP)
 

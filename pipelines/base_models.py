@@ -46,6 +46,8 @@ def _sections(cfg: Config) -> dict[str, ModelSection]:
 def _cache_key(cfg: Config, name: str, sec: ModelSection) -> str:
     spec = {"v": CACHE_VERSION, "name": name, "world": dataclasses.asdict(cfg.world), "sft": dataclasses.asdict(sec.sft)}
     spec["world"].pop("eval_size")
+    if sec.sft.init == "policy":
+        spec["init"] = _cache_key(cfg, "shapes-policy", cfg.policy)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -84,14 +86,19 @@ def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = Fals
             work = cached.with_name(cached.name + ".work")
             shutil.rmtree(work, ignore_errors=True)
             size = cfg.world.image_size  # one vision patch per grid cell (see rlaifv/world/scenes.py)
-            init = build_tiny_llava(work / "init", TinyVLMSpec(image_size=size, patch_size=size // GRID),
-                                    seed=sec.sft.seed)
+            if sec.sft.init == "policy":
+                if "shapes-policy" not in paths:
+                    raise ValueError(f"{name}: sft.init=policy needs policy.model=builtin:shapes-policy")
+                init = Path(paths["shapes-policy"])
+            else:
+                init = build_tiny_llava(work / "init", TinyVLMSpec(image_size=size, patch_size=size // GRID),
+                                        seed=sec.sft.seed)
             write_parquet(sft_rows_for(cfg, name, sec), work / "sft.parquet")
             job = TrainJob(objective="sft", init_model=str(init), data=str(work / "sft.parquet"),
                            output_dir=str(work / "train"), name=f"sft-{name}", steps=sec.sft.steps,
                            batch_size=sec.sft.batch_size, lr=sec.sft.lr, warmup_ratio=0.03, zero_stage=0,
-                           dtype="float32", num_workers=1, use_gpu=False,
-                           cpus_per_worker=min(1.0, cfg.train.num_cpus_per_worker), report_every=100,
+                           dtype="float32", num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
+                           cpus_per_worker=cfg.train.num_cpus_per_worker, report_every=100,
                            seed=sec.sft.seed)
             print(f"training builtin {name}: {sec.sft.steps} SFT steps on Ray Train")
             fit(job, storage_path=str(work / "ray"))

@@ -7,7 +7,7 @@ from pathlib import Path
 from rlaifv.config import Config
 
 
-def dpo_job(cfg: Config, *, policy: str, pairs: str, out_dir: Path, name: str, seed: int):
+def dpo_job(cfg: Config, *, policy: str, pairs: str, out_dir: Path, name: str, seed: int, live_reference: str = ""):
     from pipelines.train import TrainJob
 
     t = cfg.train
@@ -17,7 +17,8 @@ def dpo_job(cfg: Config, *, policy: str, pairs: str, out_dir: Path, name: str, s
                     use_gpu=t.use_gpu, cpus_per_worker=t.num_cpus_per_worker, beta=t.beta, sft_weight=t.sft_weight,
                     dense_gamma=t.dense_gamma if t.loss == "dense" else 0.0, dense_normalize=t.dense_normalize,
                     freeze_vision=t.freeze_vision, checkpoints=t.epochs * t.checkpoints_per_epoch,
-                    max_failures=t.max_failures, report_every=t.report_every, seed=seed)
+                    max_failures=t.max_failures, report_every=t.report_every, seed=seed,
+                    reference_model=live_reference)
 
 
 def train_command(args) -> int:
@@ -38,12 +39,16 @@ def train_command(args) -> int:
     pairs = Path(args.pairs)
     if not pairs.exists():
         raise FileNotFoundError(f"--pairs: {pairs} not found")
+    reference = resolve_model(cfg, cfg.reference.model, out) if cfg.reference.model else policy
+    live = ""
     if "ref_chosen_logps" not in pq.read_schema(pairs if pairs.is_file() else next(pairs.glob("*.parquet"))).names:
-        normalized = to_pair_layout(pairs, out / "pairs.parquet")
-        reference = resolve_model(cfg, cfg.reference.model, out) if cfg.reference.model else policy
-        pairs = add_reference_logps(cfg, normalized, out / "reference", reference)
+        pairs = to_pair_layout(pairs, out / "pairs.parquet")
+        if cfg.train.precompute_reference:
+            pairs = add_reference_logps(cfg, pairs, out / "reference", reference)
+        else:
+            live = reference
     metrics = fit(dpo_job(cfg, policy=policy, pairs=str(pairs), out_dir=out / "train", name="dpo",
-                          seed=cfg.run.seed), storage_path=str(out / "ray"))
+                          seed=cfg.run.seed, live_reference=live), storage_path=str(out / "ray"))
     print(json.dumps(metrics, indent=2))
     print(f"model: {out / 'train' / 'model'}")
     return 0

@@ -63,9 +63,13 @@ def _round_jobs(cfg: Config, rd: Path, policy: str, reference: str, labeler: str
     if summary["pairs"] < cfg.train.batch_size:
         raise RuntimeError(f"round {k}: only {summary['pairs']} pairs (< train.batch_size {cfg.train.batch_size}); "
                            "collect more instructions or relax the pair rules")
-    pairs = add_reference_logps(cfg, rd / "collect" / "pairs.parquet", rd / "reference", reference)
+    pairs, live = rd / "collect" / "pairs.parquet", ""
+    if cfg.train.precompute_reference:
+        pairs = add_reference_logps(cfg, pairs, rd / "reference", reference)
+    else:
+        live = reference
     job = dpo_job(cfg, policy=policy, pairs=str(pairs), out_dir=rd / "train", name=f"dpo-round-{k}",
-                  seed=cfg.run.seed + k)
+                  seed=cfg.run.seed + k, live_reference=live)
     if not (rd / "train" / "model" / "config.json").exists():
         fit(job, storage_path=str(rd / "ray"))
     ckpts = sorted((rd / "train" / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))

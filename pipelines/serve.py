@@ -142,16 +142,24 @@ def _local_or_hub(ref: str) -> str:
 
 
 def default_models(cfg: Config, model: str | None = None, reference: str | None = None) -> tuple[str, str]:
-    """(aligned, reference) model paths: the flags, else the config's defaults (module docstring)."""
+    """(aligned, reference) model paths: the flags, else the run directory's (cfg.run.output).
+
+    Aligned: `final/model` of the run if it exists, else policy.model. Reference: reference.model,
+    else the policy the last round started from (the model the aligned one was trained against:
+    the previous round's model, or base/policy after one round).
+    """
     from pipelines.base_models import resolve_model
 
-    run_dir = cfg.run.output
-    aligned = model or resolve_model(cfg, cfg.policy.model, run_dir)
+    run_dir = Path(cfg.run.output)
+    final = run_dir / "final" / "model"
+    aligned = model or (str(final) if (final / "config.json").is_file() else resolve_model(cfg, cfg.policy.model, run_dir))
     if reference is None:
         if cfg.reference.model:
             reference = resolve_model(cfg, cfg.reference.model, run_dir)
         else:
-            reference = str(Path(run_dir) / "base" / "policy")
+            rounds = sorted(run_dir.glob("round_*/model/config.json"), key=lambda p: int(p.parts[-3].split("_")[1]))
+            starts = [run_dir / "base" / "policy"] + [p.parent for p in rounds]
+            reference = str(starts[-2] if len(starts) >= 2 else starts[0])
             if not (Path(reference) / "config.json").is_file():
                 raise FileNotFoundError(f"no reference model: {reference} does not exist; pass --reference DIR or "
                                         "set reference.model (RLAIF-V's reference is the round's starting policy)")

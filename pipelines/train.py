@@ -46,6 +46,7 @@ class TrainJob:
     max_failures: int = 1
     report_every: int = 10
     seed: int = 0
+    reference_model: str = ""  # set: a live reference model instead of precomputed log-probs
     fail_at_step: int = 0  # fault injection for tests: the first attempt dies at this step
 
 
@@ -59,7 +60,7 @@ def _worker_loop(cfg: dict) -> None:
     from rlaifv.models.checkpoint import load_model, save_model
     from rlaifv.train.batching import PairDataset, SFTDataset, collate_dpo, collate_sft
     from rlaifv.train.ds_config import deepspeed_config
-    from rlaifv.train.steps import dpo_forward, sft_forward
+    from rlaifv.train.steps import dpo_forward, reference_logps, sft_forward
 
     job = TrainJob(**cfg)
     ctx = ray.train.get_context()
@@ -90,6 +91,10 @@ def _worker_loop(cfg: dict) -> None:
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, model_parameters=[p for p in model.parameters() if p.requires_grad], config=ds_cfg)
     device = engine.device
+    ref_model = None
+    if job.reference_model:  # live reference: one extra forward per step (the comparison case)
+        ref_model = load_model(job.reference_model)[0].to(device)
+        ref_model.requires_grad_(False)
 
     start = 0
     ckpt = ray.train.get_checkpoint()
@@ -119,6 +124,8 @@ def _worker_loop(cfg: dict) -> None:
                 (out / ".failed_once").touch()
                 raise RuntimeError(f"fail_at_step={step}: injected worker failure")
             batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            if ref_model is not None:
+                batch["ref_logps"] = reference_logps(ref_model, batch)
             if job.objective == "sft":
                 loss, metrics = sft_forward(engine, batch)
             else:

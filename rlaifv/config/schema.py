@@ -48,6 +48,9 @@ class SFTSection:
     lr: float = 1e-3
     seed: int = 1
     yesno_fraction: float = 0.0  # share of yes/no rows in the SFT mix (the labeler's skill)
+    # "policy": start from the trained builtin policy (its vision is learned already) and
+    # fine-tune on clean data; "scratch": a fresh random model
+    init: Literal["scratch", "policy"] = "scratch"
 
 
 @dataclass

@@ -17,12 +17,19 @@ def model_inputs(batch: dict) -> dict:
 
 
 def sft_forward(model, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """NLL on the answer tokens (labels == -100 elsewhere), averaged per example first, so a
-    two-token yes/no answer weighs as much as a long caption in a mixed batch."""
+    """Mean token NLL on the answer tokens (labels == -100 elsewhere)."""
     logits = model(**model_inputs(batch)).logits
     logps, counts = sequence_logps(logits.float(), batch["labels"])
-    loss = -(logps / counts.clamp(min=1)).mean()
+    loss = -logps.sum() / counts.sum().clamp(min=1)
     return loss, {"loss": loss.item()}
+
+
+@torch.no_grad()
+def reference_logps(ref_model, batch: dict) -> torch.Tensor:
+    """A live reference's (weighted) log-probs of every row, for runs that do not precompute them."""
+    logits = ref_model(**model_inputs(batch)).logits.float()
+    logps, _ = sequence_logps(logits, batch["labels"], weights=batch.get("weights"))
+    return logps.double()
 
 
 def dpo_forward(model, batch: dict, *, beta: float, sft_weight: float = 0.0,

@@ -49,7 +49,8 @@ def shapes_models(ray_cluster, tmp_path_factory):
     from rlaifv.config import load_config
 
     root = tmp_path_factory.mktemp("shapes_models")
-    os.environ["RLAIFV_CACHE"] = str(root / "cache")
+    # a developer may point RLAIFV_TEST_CACHE at a directory to reuse the trained models across sessions
+    os.environ["RLAIFV_CACHE"] = os.environ.get("RLAIFV_TEST_CACHE") or str(root / "cache")
     cfg = load_config(CONFIG, SMALL + ["policy.sft.steps=120", "policy.sft.train_size=1000",
                                      "labeler.sft.steps=60", "labeler.sft.train_size=500"])
     paths = ensure_base_models(cfg, root / "run")
