@@ -35,9 +35,10 @@ def set_actor_threads() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
 
 
-def to_list_column(values: list) -> pd.Series:
-    """A pandas column of Python lists (Arrow turns it into a list<...> column)."""
-    s = pd.Series([None] * len(values), dtype=object)
+def to_list_column(values: list, index=None) -> pd.Series:
+    """A pandas column of Python lists (Arrow turns it into a list<...> column), positional:
+    it takes the index of the batch it is assigned to when given (else 0..n-1)."""
+    s = pd.Series([None] * len(values), dtype=object, index=index)
     for i, v in enumerate(values):
         s.iat[i] = v
     return s

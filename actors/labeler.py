@@ -41,8 +41,8 @@ class LabelerActor:
             p_yes_col.append(p_yes)
             p_no_col.append(p_no)
         batch = batch.copy()
-        batch["p_yes"] = to_list_column(p_yes_col)
-        batch["p_no"] = to_list_column(p_no_col)
+        batch["p_yes"] = to_list_column(p_yes_col, index=batch.index)
+        batch["p_no"] = to_list_column(p_no_col, index=batch.index)
         return batch
 
 

@@ -33,6 +33,6 @@ class PolicyActor:
         seeds = [instruction_seed(self.seed, str(i)) for i in batch["id"]]
         outs = self.engine.generate(prompts, self.spec, seeds=seeds)
         batch = batch.copy()
-        batch["candidates"] = to_list_column([[c.text for c in cs] for cs in outs])
-        batch["candidate_tokens"] = to_list_column([[len(c.token_ids) for c in cs] for cs in outs])
+        batch["candidates"] = to_list_column([[c.text for c in cs] for cs in outs], index=batch.index)
+        batch["candidate_tokens"] = to_list_column([[len(c.token_ids) for c in cs] for cs in outs], index=batch.index)
         return batch

@@ -26,6 +26,6 @@ class ReferenceScorerActor:
         n = len(prompts)
         logps = self.engine.score(prompts + prompts, list(batch["chosen"]) + list(batch["rejected"]))
         batch = batch.copy()
-        batch["ref_chosen_logps"] = to_list_column(logps[:n])
-        batch["ref_rejected_logps"] = to_list_column(logps[n:])
+        batch["ref_chosen_logps"] = to_list_column(logps[:n], index=batch.index)
+        batch["ref_rejected_logps"] = to_list_column(logps[n:], index=batch.index)
         return batch

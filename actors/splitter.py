@@ -54,7 +54,7 @@ class ClaimSplitterActor:
             nested_q[i].append(q)
             nested_e[i].append(e)
         batch = batch.copy()
-        batch["claims"] = to_list_column(nested_c)
-        batch["claim_questions"] = to_list_column(nested_q)
-        batch["split_errors"] = to_list_column(nested_e)
+        batch["claims"] = to_list_column(nested_c, index=batch.index)
+        batch["claim_questions"] = to_list_column(nested_q, index=batch.index)
+        batch["split_errors"] = to_list_column(nested_e, index=batch.index)
         return batch

@@ -94,8 +94,9 @@ def shard_timing(out_dir: Path, wall_start: float) -> dict:
         return {"shards": 0, "first_shard_s": None, "steady_instructions_per_s": None}
     times = [f.stat().st_mtime for f in files]
     later_rows = sum(pq.read_metadata(f).num_rows for f in files[1:])
+    window = times[-1] - times[0]
     return {"shards": len(files), "first_shard_s": round(times[0] - wall_start, 2),
-            "steady_instructions_per_s": rate(later_rows, times[-1] - times[0]) if times[-1] - times[0] >= 1.0 else None}
+            "steady_instructions_per_s": rate(later_rows, window) if window >= 1.0 else None}
 
 
 def run_stages_alone(cfg, model: str, args: argparse.Namespace) -> dict:
@@ -153,21 +154,22 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(None, overrides(args) + ([f"ray.num_cpus={args.num_cpus}"] if args.num_cpus else []))
     with scratch_dir("rlaifv-bench-collect-", keep=args.keep) as tmp:
         model = args.model or tiny_model(tmp / "tiny_llava")
-        with Timer() as ray_start:
-            init_ray(cfg)
-        from ray.data import DataContext
-
-        DataContext.get_current().enable_progress_bars = False  # one summary line per run is enough here
-        print(f"ray up in {ray_start.seconds:.1f}s", flush=True)
         runs = []
-        try:
-            for n in args.sizes:
-                print(f"--- collect {n} instructions x {args.samples} samples ({args.backend})", flush=True)
-                row = run_collect(cfg, model, n, tmp / f"collect_{n}", args)
-                print(format_table([row], list(row)), flush=True)
-                runs.append(row)
-        finally:
-            ray.shutdown()
+        for n in args.sizes:  # a fresh cluster per size: no worker left over from the previous size
+            with Timer() as ray_start:
+                init_ray(cfg)
+            from ray.data import DataContext
+
+            DataContext.get_current().enable_progress_bars = False  # one summary line per run is enough here
+            print(f"--- collect {n} instructions x {args.samples} samples ({args.backend}); "
+                  f"ray up in {ray_start.seconds:.1f}s", flush=True)
+            try:
+                row = {**run_collect(cfg, model, n, tmp / f"collect_{n}", args),
+                       "ray_start_s": round(ray_start.seconds, 1)}
+            finally:
+                ray.shutdown()
+            print(format_table([row], list(row)), flush=True)
+            runs.append(row)
         print(f"--- stages alone, outside Ray ({args.stage_size} instructions)", flush=True)
         stages = run_stages_alone(cfg, model, args)
         print(json.dumps(stages, indent=2), flush=True)
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.output_name or f"{NAME}_{args.backend}" + ("_quick" if args.quick else "")
     write_result(name, vars(args) | {"model": args.model or "tiny random LLaVA (64 px, patch 16), policy = labeler",
                                      "overrides": overrides(args)},
-                 {"ray_start_s": round(ray_start.seconds, 1), "collect": runs, "stages_alone": stages,
+                 {"collect": runs, "stages_alone": stages,
                   "figures": figures, "wall_s": round(time.perf_counter() - started, 1)})
     return 0
 

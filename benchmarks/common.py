@@ -156,7 +156,7 @@ class MemorySampler:
             raise ValueError(f"MemorySampler: interval must be > 0, got {interval}")
         self.interval = interval
         self.peak_driver_mib = self.peak_tree_mib = self.peak_workers_mib = 0.0
-        self.samples = 0
+        self.peak_processes = self.peak_worker_processes = self.samples = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -166,8 +166,9 @@ class MemorySampler:
         me = psutil.Process()
         driver = me.memory_info().rss
         tree = driver
-        workers = 0
-        for child in me.children(recursive=True):
+        workers = n_workers = 0
+        children = me.children(recursive=True)
+        for child in children:
             try:
                 rss = child.memory_info().rss
                 title = " ".join(child.cmdline()[:1])
@@ -176,10 +177,13 @@ class MemorySampler:
             tree += rss
             if title.startswith("ray::"):
                 workers += rss
+                n_workers += 1
         mib = 2.0**20
         self.peak_driver_mib = max(self.peak_driver_mib, driver / mib)
         self.peak_tree_mib = max(self.peak_tree_mib, tree / mib)
         self.peak_workers_mib = max(self.peak_workers_mib, workers / mib)
+        self.peak_processes = max(self.peak_processes, 1 + len(children))
+        self.peak_worker_processes = max(self.peak_worker_processes, n_workers)
         self.samples += 1
 
     def _loop(self) -> None:
@@ -201,7 +205,8 @@ class MemorySampler:
     def figures(self) -> dict[str, float | int]:
         return {"peak_driver_rss_mib": round(self.peak_driver_mib, 1),
                 "peak_cluster_rss_mib": round(self.peak_tree_mib, 1),
-                "peak_ray_workers_rss_mib": round(self.peak_workers_mib, 1), "memory_samples": self.samples}
+                "peak_ray_workers_rss_mib": round(self.peak_workers_mib, 1), "peak_processes": self.peak_processes,
+                "peak_ray_worker_processes": self.peak_worker_processes, "memory_samples": self.samples}
 
 
 def set_threads(n: int) -> None:

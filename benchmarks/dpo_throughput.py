@@ -148,7 +148,8 @@ def run_ours(model: str, data: str, out: Path, workers: int, live: bool, args: a
     with StepWatcher(out / "train" / "train_log.jsonl") as watcher:
         fit(job, storage_path=str(out / "ray"))
     end = time.perf_counter()
-    return {"run": f"ours w{workers} {'live' if live else 'precomputed'}", "framework": "rlaifv (Ray Train + DeepSpeed)",
+    return {"run": f"ours w{workers} {'live' if live else 'precomputed'}",
+            "framework": "rlaifv (Ray Train + DeepSpeed)",
             "workers": workers, "reference": "live" if live else "precomputed", "steps": args.steps,
             "fit_s": round(end - start, 2), "overall_pairs_per_s": rate(args.steps * args.batch_size, end - start),
             **step_figures(start, end, watcher.events, args.steps, args.batch_size)}
@@ -205,7 +206,8 @@ def ratios(runs: list[dict], workers: list[int]) -> dict[str, float | None]:
     for w in workers:
         out[f"ours w{w} precomputed / trl"] = ratio(steady.get(f"ours w{w} precomputed"), steady.get("trl"))
         out[f"ours w{w} live / trl"] = ratio(steady.get(f"ours w{w} live"), steady.get("trl"))
-        out[f"ours w{w}: precomputed / live"] = ratio(steady.get(f"ours w{w} precomputed"), steady.get(f"ours w{w} live"))
+        out[f"ours w{w}: precomputed / live"] = ratio(steady.get(f"ours w{w} precomputed"),
+                                                      steady.get(f"ours w{w} live"))
         if w != 1:
             out[f"ours w{w} / w1 (precomputed)"] = ratio(steady.get(f"ours w{w} precomputed"),
                                                          steady.get("ours w1 precomputed"))

@@ -167,11 +167,11 @@ def ratios(rows: list[dict]) -> dict[str, float | None]:
     qps = {(r["engine"], r["mode"]): r["questions_per_s"] for r in rows}
     out: dict[str, float | None] = {}
     for engine in ENGINES:
-        out[f"{engine}: per_image/per_question"] = ratio(qps.get((engine, "per_image")), qps.get((engine, "per_question")))
-        out[f"{engine}: per_batch/per_question"] = ratio(qps.get((engine, "per_batch")), qps.get((engine, "per_question")))
+        for mode in ("per_image", "per_batch"):
+            out[f"{engine}: {mode}/per_question"] = ratio(qps.get((engine, mode)), qps.get((engine, "per_question")))
     for mode in MODES:
-        out[f"{mode}: vllm-prefix/vllm-noprefix"] = ratio(qps.get(("vllm-prefix", mode)), qps.get(("vllm-noprefix", mode)))
-        out[f"{mode}: vllm-prefix/hf"] = ratio(qps.get(("vllm-prefix", mode)), qps.get(("hf", mode)))
+        for other in ("vllm-noprefix", "hf"):
+            out[f"{mode}: vllm-prefix/{other}"] = ratio(qps.get(("vllm-prefix", mode)), qps.get((other, mode)))
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -30,10 +30,10 @@ def cache_root() -> Path:
 
 
 def resolve_model(cfg: Config, ref: str, run_dir: str | Path) -> str:
-    """A model reference as a path/hub id; builtin names point into the run's `base/`."""
+    """A model reference as an absolute path or a hub id; builtin names point into the run's `base/`."""
     if not ref.startswith(BUILTIN_PREFIX):
-        return ref
-    path = Path(run_dir) / "base" / BUILTIN_DIRS[ref[len(BUILTIN_PREFIX):]]
+        return str(Path(ref).resolve()) if Path(ref).exists() else ref
+    path = Path(run_dir).resolve() / "base" / BUILTIN_DIRS[ref[len(BUILTIN_PREFIX):]]
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{ref} is not trained in {path.parent}; run `rlaifv run --output {run_dir}` first")
     return str(path)
@@ -75,7 +75,7 @@ def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = Fals
     from rlaifv.world.datasets import write_parquet
     from rlaifv.world.scenes import GRID
 
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     paths = {}
     for name, sec in _sections(cfg).items():
         if sec.model != BUILTIN_PREFIX + name:

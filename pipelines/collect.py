@@ -29,8 +29,8 @@ def claims_stage(batch: pd.DataFrame) -> pd.DataFrame:
 
     claims, questions = zip(*(rule_claims(list(c)) for c in batch["candidates"])) if len(batch) else ((), ())
     batch = batch.copy()
-    batch["claims"] = to_list_column(list(claims))
-    batch["claim_questions"] = to_list_column(list(questions))
+    batch["claims"] = to_list_column(list(claims), index=batch.index)
+    batch["claim_questions"] = to_list_column(list(questions), index=batch.index)
     return batch
 
 
@@ -55,10 +55,10 @@ def score_stage(batch: pd.DataFrame, *, repeat_as_rejected: bool, max_pairs: int
         pairs.append([{"chosen": p.chosen.text, "rejected": p.rejected.text, "chosen_score": p.chosen.score,
                        "rejected_score": p.rejected.score} for p in chosen])
     batch = batch.copy()
-    batch["scores"] = to_list_column(scores)
-    batch["n_rejected"] = to_list_column(rejected)
-    batch["n_repeats"] = to_list_column(repeats)
-    batch["pairs"] = to_list_column(pairs)
+    batch["scores"] = to_list_column(scores, index=batch.index)
+    batch["n_rejected"] = to_list_column(rejected, index=batch.index)
+    batch["n_repeats"] = to_list_column(repeats, index=batch.index)
+    batch["pairs"] = to_list_column(pairs, index=batch.index)
     return batch
 
 
@@ -131,7 +131,7 @@ def collect(cfg: Config, out_dir: str | Path, *, policy_model: str, labeler_mode
     """Run (or resume) one collection into `out_dir`; returns the summary."""
     from pipelines.collect_summary import finalize
 
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()
     if (out / "summary.json").exists():
         return json.loads((out / "summary.json").read_text())
     manifest = prepare_instructions(out, source=source, world_rows=world_rows, shard_size=cfg.collect.shard_size,
@@ -166,7 +166,7 @@ def main(args) -> int:
         world_rows = describe_rows(cfg.collect.num_instructions, seed=cfg.run.seed + 1, image_size=cfg.world.image_size)
     policy, labeler = _resolve(cfg, args.output)
     init_ray(cfg)
-    summary = collect(cfg, args.output, policy_model=policy, labeler_model=labeler, seed=cfg.run.seed,
+    summary = collect(cfg, Path(args.output), policy_model=policy, labeler_model=labeler, seed=cfg.run.seed,
                       source=source, world_rows=world_rows)
     print(json.dumps(summary, indent=2))
     return 0

@@ -32,11 +32,11 @@ def train_command(args) -> int:
     from rlaifv.train.batching import to_pair_layout
 
     cfg = load_config(args.config, args.overrides)
-    out = Path(args.output)
+    out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     policy = resolve_model(cfg, cfg.policy.model, out)
     init_ray(cfg)
-    pairs = Path(args.pairs)
+    pairs = Path(args.pairs).resolve()
     if not pairs.exists():
         raise FileNotFoundError(f"--pairs: {pairs} not found")
     reference = resolve_model(cfg, cfg.reference.model, out) if cfg.reference.model else policy

@@ -14,7 +14,7 @@ def add_reference_logps(cfg: Config, pairs: str | Path, out_dir: str | Path, ref
 
     from actors.scorer import ReferenceScorerActor
 
-    out = Path(out_dir)
+    out, pairs = Path(out_dir).resolve(), Path(pairs).resolve()
     if (out / "_SUCCESS").exists():
         return out
     shutil.rmtree(out, ignore_errors=True)  # a crashed earlier attempt may have left partial files

@@ -80,7 +80,7 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
     from pipelines.base_models import ensure_base_models, resolve_model
     from pipelines.evaluate import eval_splits, evaluate_models, pick_best
 
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # Ray workers run elsewhere: every path they get is absolute
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     ensure_base_models(cfg, out, retrain=retrain)

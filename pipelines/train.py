@@ -100,7 +100,7 @@ def _worker_loop(cfg: dict) -> None:
     ckpt = ray.train.get_checkpoint()
     if ckpt:
         with ckpt.as_directory() as d:
-            engine.load_checkpoint(d, tag="latest")
+            engine.load_checkpoint(d)  # the tag is read from the "latest" file each save writes
             start = json.loads((Path(d) / "state.json").read_text())["step"]
     out = Path(job.output_dir)
     log_path = out / "train_log.jsonl"
@@ -181,6 +181,9 @@ def fit(job: TrainJob, storage_path: str) -> dict:
     resources = {"CPU": job.cpus_per_worker}
     if job.use_gpu:
         resources["GPU"] = 1
+    job = dataclasses.replace(job, init_model=_absolute(job.init_model), data=_absolute(job.data),
+                              output_dir=str(Path(job.output_dir).resolve()),
+                              reference_model=_absolute(job.reference_model) if job.reference_model else "")
     trainer = TorchTrainer(
         _worker_loop,
         train_loop_config=dataclasses.asdict(job),
@@ -193,6 +196,11 @@ def fit(job: TrainJob, storage_path: str) -> dict:
     if result.error:
         raise result.error
     return dict(result.metrics or {})
+
+
+def _absolute(path: str) -> str:
+    """Workers do not share the driver's working directory."""
+    return str(Path(path).resolve()) if Path(path).exists() else path
 
 
 def main(args) -> int:

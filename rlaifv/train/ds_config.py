@@ -15,7 +15,7 @@ def deepspeed_config(
     on_gpu: bool,
     grad_clip: float = 1.0,
 ) -> dict:
-    warmup = max(0, int(round(total_steps * warmup_ratio)))
+    warmup = max(1, int(round(total_steps * warmup_ratio)))  # DeepSpeed rejects 0
     cfg = {
         "train_micro_batch_size_per_gpu": micro_batch_per_worker,
         "gradient_accumulation_steps": grad_accum,

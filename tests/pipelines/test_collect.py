@@ -79,17 +79,19 @@ def test_collect_outputs_rejects_and_resume(small, shapes_models, tmp_path):
 
 
 def _kill_first_actor(name: str, stop: threading.Event, killed: list):
-    from ray.util.state import list_actors
+    """SIGKILL the first Ray worker process whose title names the actor class (Ray sets
+    "ray::MapWorker(MapBatches(<class>))"), once it has had a moment to take work."""
+    import psutil
 
     while not stop.is_set():
-        for a in list_actors(filters=[("state", "=", "ALIVE")], limit=1000):
-            if name in (a.class_name or "") or name in (getattr(a, "repr_name", "") or ""):
-                if a.pid:
-                    time.sleep(1.0)  # let it take work first
-                    os.kill(a.pid, signal.SIGKILL)
-                    killed.append(a.pid)
-                    return
-        time.sleep(0.2)
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            title = " ".join(proc.info["cmdline"] or [])
+            if title.startswith("ray::") and name in title:
+                time.sleep(1.0)
+                os.kill(proc.info["pid"], signal.SIGKILL)
+                killed.append(proc.info["pid"])
+                return
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("victim", ["PolicyActor", "LabelerActor"])
