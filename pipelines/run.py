@@ -103,13 +103,18 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
         reference = resolve_model(cfg, cfg.reference.model, out) if cfg.reference.model else policy
         ckpts = _round_jobs(cfg, rd, policy, reference, labeler, k)
         val = evaluate_models(cfg, ckpts, splits["val"])
-        best = pick_best(val, metrics["base"]["val"])
+        # the round's starting policy competes too: a round whose checkpoints all got worse on
+        # val hands its starting policy on (and the next round collects fresh feedback)
+        start_val = metrics["rounds"][-1]["val"] if metrics["rounds"] else metrics["base"]["val"]
+        best = pick_best(val + [start_val], metrics["base"]["val"])
+        chosen = ckpts[best] if best < len(ckpts) else policy
         shutil.rmtree(rd / "model", ignore_errors=True)
-        shutil.copytree(ckpts[best], rd / "model")
+        shutil.copytree(chosen, rd / "model")
         policy = str(rd / "model")
         test = evaluate_models(cfg, [policy], splits["test"])[0]
         summary = json.loads((rd / "collect" / "summary.json").read_text())
-        entry = {"round": k, "checkpoint": Path(ckpts[best]).name, "test": test, "val": val[best],
+        entry = {"round": k, "checkpoint": Path(chosen).name if best < len(ckpts) else "start",
+                 "test": test, "val": (val + [start_val])[best],
                  "val_all": {Path(c).name: m for c, m in zip(ckpts, val)}, "collect": summary,
                  "seconds": round(time.time() - t_round, 1)}
         metrics["rounds"] = metrics["rounds"][: k - 1] + [entry]

@@ -27,23 +27,34 @@ def _free_port() -> int:
 
 def _run_args(out: Path, small: list[str]) -> list[str]:
     return ["run", "--config", str(ROOT / "configs" / "shapes.yaml"), "--output", str(out), *small,
-            "run.rounds=1", "collect.num_instructions=24", "collect.shard_size=12",
+            "run.rounds=1", "collect.num_instructions=32", "collect.shard_size=16", "train.batch_size=4",
+            "collect.require_clean_chosen=false", "collect.require_well_formed=false",
             "policy.sft.steps=120", "policy.sft.train_size=1000", "labeler.sft.steps=60", "labeler.sft.train_size=500"]
 
 
 @pytest.fixture
 def head_node(tmp_path, shapes_models):
-    """A real `ray start --head` (its own temp dir and ports), stopped afterwards."""
+    """A real `ray start --head` with its own temp dir and ports (the dashboard agent's default
+    port would collide with the test session's own cluster). Stopped by killing the processes
+    of its session only: `ray stop` would kill every Ray process on the machine."""
+    import psutil
+
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
     port, dash = _free_port(), _free_port()
     temp = Path("/tmp") / f"rlaifv-head-{port}"
+    ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+             f"--metrics-export-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}"]
     subprocess.run([str(BIN / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=true",
                     f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1", f"--temp-dir={temp}",
-                    "--disable-usage-stats"], check=True, env=env, capture_output=True, timeout=120)
+                    "--disable-usage-stats", *ports], check=True, env=env, capture_output=True, timeout=120)
     try:
         yield {"address": f"http://127.0.0.1:{dash}", "env": env}
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=60)
+        procs = [p for p in psutil.process_iter(["cmdline"]) if str(temp) in " ".join(p.info["cmdline"] or [])]
+        for p in procs:
+            p.kill()
+        psutil.wait_procs(procs, timeout=30)
         shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -55,8 +66,12 @@ def test_ray_job_submit_runs_the_loop_and_rerun_resumes(head_node, small, shapes
                                                           "RAY_AUTH_MODE": "disabled"}}),
            "--", str(BIN / "rlaifv"), *_run_args(out, small)]
     t0 = time.time()
-    job = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert job.returncode == 0 and "SUCCEEDED" in job.stdout + job.stderr, job.stdout[-4000:] + job.stderr[-4000:]
+    for _ in range(30):  # the dashboard answers before its job agent is ready: retry only that
+        job = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if "No available agent" not in job.stderr + job.stdout:
+            break
+        time.sleep(3)
+    assert job.returncode == 0 and "succeeded" in (job.stdout + job.stderr).lower(), job.stdout[-4000:] + job.stderr[-4000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [1]
     for key in ("hallucination_rate", "strict_hallucination_rate", "coverage", "repeat_rate"):
