@@ -35,6 +35,18 @@ def set_actor_threads() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
 
 
+class EngineActor:
+    """Base of the actor classes: one engine (vLLM or HF) per actor, CPU threads set from Ray."""
+
+    def __init__(self, model: str, backend: str, dtype: str = "float32", max_model_len: int = 512,
+                 batch_size: int = 64, tensor_parallel_size: int = 1):
+        from rlaifv.engine import make_engine
+
+        set_actor_threads()
+        self.engine = make_engine(backend, model, **engine_options(backend, dtype, max_model_len, batch_size,
+                                                                  tensor_parallel_size))
+
+
 def to_list_column(values: list, index=None) -> pd.Series:
     """A pandas column of Python lists (Arrow turns it into a list<...> column), positional:
     it takes the index of the batch it is assigned to when given (else 0..n-1)."""

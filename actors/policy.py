@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from actors.common import decode_image, engine_options, set_actor_threads, to_list_column
+from actors.common import EngineActor, decode_image, to_list_column
 
 
-class PolicyActor:
+class PolicyActor(EngineActor):
     """N samples per (image, question) with one shared decoding setting; only the seed differs.
 
     Used as `ds.map_batches(PolicyActor, fn_constructor_kwargs=..., compute=ActorPoolStrategy(...))`.
@@ -16,12 +16,9 @@ class PolicyActor:
 
     def __init__(self, model: str, backend: str, sampling: dict, seed: int, dtype: str = "float32",
                  max_model_len: int = 512, batch_size: int = 64, tensor_parallel_size: int = 1):
-        from rlaifv.engine import make_engine
         from rlaifv.engine.base import SamplingSpec
 
-        set_actor_threads()
-        self.engine = make_engine(backend, model, **engine_options(backend, dtype, max_model_len, batch_size,
-                                                                  tensor_parallel_size))
+        super().__init__(model, backend, dtype, max_model_len, batch_size, tensor_parallel_size)
         self.spec = SamplingSpec(**sampling)
         self.seed = seed
 

@@ -7,18 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from actors.common import decode_image, engine_options, set_actor_threads, to_list_column
+from actors.common import EngineActor, decode_image, to_list_column
 
 
-class ReferenceScorerActor:
-    def __init__(self, model: str, backend: str, dtype: str = "float32", max_model_len: int = 512,
-                 batch_size: int = 64, tensor_parallel_size: int = 1):
-        from rlaifv.engine import make_engine
-
-        set_actor_threads()
-        self.engine = make_engine(backend, model, **engine_options(backend, dtype, max_model_len, batch_size,
-                                                                  tensor_parallel_size))
-
+class ReferenceScorerActor(EngineActor):
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         from rlaifv.engine.base import Prompt
 

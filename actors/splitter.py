@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from actors.common import engine_options, set_actor_threads, to_list_column
+from actors.common import EngineActor, to_list_column
 
 
-class ClaimSplitterActor:
+class ClaimSplitterActor(EngineActor):
     def __init__(self, model: str, backend: str, convert: bool, dtype: str = "float32", max_model_len: int = 2048,
                  batch_size: int = 32, seed: int = 0):
-        from rlaifv.engine import make_engine
-
-        set_actor_threads()
-        self.engine = make_engine(backend, model, **engine_options(backend, dtype, max_model_len, batch_size))
+        super().__init__(model, backend, dtype, max_model_len, batch_size)
         self.convert, self.seed = convert, seed
 
     def _ask(self, texts: list[str], max_tokens: int | None = None) -> list[str]:
