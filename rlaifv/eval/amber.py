@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rlaifv.eval.synonyms import singular_candidates
+from rlaifv.eval.yesno import yes_no_truth
 from rlaifv.world.metrics import parse_yesno
 
 AMBER_SAFE_WORDS = ("orange", "snack", "line", "camera", "light", "shoe", "sign", "range",
@@ -79,16 +80,7 @@ def _binary(parsed: Sequence[str | None], truth: Sequence[str]) -> dict:
 def discriminative_metrics(predictions: Sequence[str], answers: Sequence[str],
                            types: Sequence[str] | None = None, *, strict: bool = False) -> dict:
     """AMBER's yes/no metrics ("no" positive); with types, also per dimension (by_dimension)."""
-    if len(predictions) != len(answers):
-        raise ValueError(f"{len(predictions)} predictions but {len(answers)} answers")
-    if not predictions:
-        raise ValueError("discriminative_metrics needs at least one prediction")
-    truth = []
-    for i, answer in enumerate(answers):
-        label = answer.strip().lower() if isinstance(answer, str) else None
-        if label not in ("yes", "no"):
-            raise ValueError(f"row {i}: answer {answer!r} is not 'yes' or 'no'")
-        truth.append(label)
+    truth = yes_no_truth(predictions, answers, "discriminative_metrics")
     parsed = [parse_answer(p, strict) for p in predictions]
     result = _binary(parsed, truth)
     if types is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rlaifv.eval.chair import judge_objects, summarize
 from rlaifv.eval.synonyms import SynonymTable
+from rlaifv.eval.yesno import yes_no_truth
 from rlaifv.world.captions import is_well_formed
 from rlaifv.world.vocab import OBJECTS
 
@@ -122,16 +123,7 @@ def yesno_metrics(predictions: Sequence[str], answers: Sequence[str]) -> dict:
 
     An unparseable prediction counts as wrong and as neither yes nor no.
     """
-    if len(predictions) != len(answers):
-        raise ValueError(f"{len(predictions)} predictions but {len(answers)} answers")
-    if not predictions:
-        raise ValueError("yesno_metrics needs at least one prediction")
-    truth = []
-    for i, answer in enumerate(answers):
-        label = answer.strip().lower() if isinstance(answer, str) else None
-        if label not in ("yes", "no"):
-            raise ValueError(f"answers[{i}] = {answer!r}; expected 'yes' or 'no'")
-        truth.append(label)
+    truth = yes_no_truth(predictions, answers, "yesno_metrics")
     parsed = [parse_yesno(p) if isinstance(p, str) else None for p in predictions]
     n = len(parsed)
     true_pos = sum(p == "yes" and t == "yes" for p, t in zip(parsed, truth))
