@@ -22,7 +22,8 @@ from rlaifv.config import BUILTIN_PREFIX, Config
 from rlaifv.config.schema import ModelSection
 
 BUILTIN_DIRS = {"shapes-policy": "policy", "shapes-labeler": "labeler"}
-CACHE_VERSION = 1  # bump when the world, tokenizer or recipe code changes what a model learns
+# bump a model's version when the world, tokenizer or recipe code changes what it learns
+CACHE_VERSIONS = {"shapes-policy": 1, "shapes-labeler": 2}
 
 
 def cache_root() -> Path:
@@ -44,7 +45,10 @@ def _sections(cfg: Config) -> dict[str, ModelSection]:
 
 
 def _cache_key(cfg: Config, name: str, sec: ModelSection) -> str:
-    spec = {"v": CACHE_VERSION, "name": name, "world": dataclasses.asdict(cfg.world), "sft": dataclasses.asdict(sec.sft)}
+    spec = {"v": CACHE_VERSIONS[name], "name": name, "world": dataclasses.asdict(cfg.world),
+            "sft": dataclasses.asdict(sec.sft)}
+    if not spec["sft"]["add_layers"]:
+        spec["sft"].pop("add_layers")  # keys of models cached before the option existed stay valid
     spec["world"].pop("eval_size")
     if sec.sft.init == "policy":
         spec["init"] = _cache_key(cfg, "shapes-policy", cfg.policy)
@@ -90,6 +94,10 @@ def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = Fals
                 if "shapes-policy" not in paths:
                     raise ValueError(f"{name}: sft.init=policy needs policy.model=builtin:shapes-policy")
                 init = Path(paths["shapes-policy"])
+                if sec.sft.add_layers:
+                    from rlaifv.models.grow import grow_checkpoint
+
+                    init = grow_checkpoint(init, work / "init", sec.sft.add_layers)
             else:
                 init = build_tiny_llava(work / "init", TinyVLMSpec(image_size=size, patch_size=size // GRID),
                                         seed=sec.sft.seed)

@@ -11,6 +11,13 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key.sub=value", help="config overrides, e.g. train.beta=0.5")
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rlaifv", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -51,6 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf")
     p.add_argument("--output", help="write the metrics JSON here too")
+
+    p = sub.add_parser("bestofn", help="offline best-of-N self-reward: hallucination of the picks vs N")
+    p.add_argument("--model", required=True, help="aligned (policy) model directory")
+    p.add_argument("--reference", required=True, help="its reference model directory")
+    p.add_argument("--data", required=True, help="ShapesWorld describe parquet (ground-truth objects)")
+    p.add_argument("--output", required=True, help="directory for best_of_n.json/.png, candidates.jsonl")
+    p.add_argument("--k", type=int, default=32, help="candidates sampled per prompt")
+    p.add_argument("--ns", type=_int_list, default=None,
+                   help="comma-separated N's, each <= k (default: 1,2,4,8,16,32 up to k)")
+    p.add_argument("--beta", type=float, default=0.5)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--max-tokens", type=int, default=48)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["hf", "vllm"], default="hf")
 
     p = sub.add_parser("collect", help="feedback collection on Ray Data: candidates, labels, pairs")
     _add_config_args(p)
@@ -99,6 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int | None:
         from pipelines.commands import evaluate
 
         return evaluate(args)
+    if args.command == "bestofn":
+        from pipelines.best_of_n import main as best_of_n_main
+
+        return best_of_n_main(args)
     if args.command == "run":
         from pipelines.run import main as run_main
 

@@ -46,7 +46,7 @@ def sample_responses(engine, path: str, *, num_samples: int, temperature: float,
             for j, c in enumerate(completions):
                 yield {"id": str(row["id"]), "question": row["question"], "sample": j, "response": c.text,
                        **({"objects": row["objects"]} if "objects" in row else {}),
-                       **({"answer": row["answer"]} if "answer" in row else {})}
+                       **{k: row[k] for k in ("answer", "kind") if k in row}}
         offset += len(rows)
 
 
@@ -69,7 +69,8 @@ def evaluate_model(engine, data: str, *, temperature: float, num_samples: int, m
     rows = list(sample_responses(engine, data, num_samples=num_samples, temperature=temperature,
                                  max_tokens=max_tokens, seed=seed))
     if rows and "answer" in rows[0]:
-        return yesno_metrics([r["response"] for r in rows], [r["answer"] for r in rows])
+        kinds = [r["kind"] for r in rows] if "kind" in rows[0] else None
+        return yesno_metrics([r["response"] for r in rows], [r["answer"] for r in rows], kinds)
     return response_metrics([r["response"] for r in rows], [r["objects"] for r in rows])
 
 

@@ -163,6 +163,12 @@ def semantic_errors(cfg: Config) -> list[str]:
             continue
         if (err := _model_ref_error(key, ref)) is not None:
             errs.append(err)
+    for name, sec in (("policy", cfg.policy), ("labeler", cfg.labeler)):
+        if sec.sft.add_layers < 0:
+            errs.append(f"{name}.sft.add_layers: must be >= 0, got {sec.sft.add_layers}")
+        elif sec.sft.add_layers and sec.sft.init != "policy":
+            errs.append(f"{name}.sft.add_layers: only grows a trained model; set {name}.sft.init=policy "
+                        f"or {name}.sft.add_layers=0")
     if cfg.collect.instructions and not Path(cfg.collect.instructions).is_file():
         errs.append(f"collect.instructions: file {cfg.collect.instructions!r} not found")
     errs += resource_errors(cfg)

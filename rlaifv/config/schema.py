@@ -51,6 +51,9 @@ class SFTSection:
     # "policy": start from the trained builtin policy (its vision is learned already) and
     # fine-tune on clean data; "scratch": a fresh random model
     init: Literal["scratch", "policy"] = "scratch"
+    # decoder layers appended to the init model, identity at the start (rlaifv/models/grow.py):
+    # room for the colour AND shape binding a yes/no labeler needs
+    add_layers: int = 0
 
 
 @dataclass

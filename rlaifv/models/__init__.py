@@ -17,6 +17,8 @@ _EXPORTS = {
     "save_model": "checkpoint",
     "load_model": "checkpoint",
     "fix_llava_keys_for_vllm": "checkpoint",
+    "add_decoder_layers": "grow",
+    "grow_checkpoint": "grow",
     "prompt_text": "chat",
     "encode_example": "chat",
     "response_token_ids": "chat",

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from rlaifv.world.captions import biased_caption, caption
 from rlaifv.world.scenes import PARTNER, Scene, render_scene, sample_scene
-from rlaifv.world.vocab import COLORS, DESCRIBE_QUESTIONS, OBJECTS, YESNO_TEMPLATE
+from rlaifv.world.vocab import COLORS, DESCRIBE_QUESTIONS, OBJECTS, SHAPES, YESNO_TEMPLATE
 
 
 def row_rng(seed: int, index: int) -> random.Random:
@@ -73,18 +73,38 @@ def sft_rows(num: int, seed: int, halluc_prob: float, image_size: int = 64) -> I
         }
 
 
+NEGATIVE_KINDS = ("partner", "same_shape", "same_color", "random")
+
+
+def negatives_by_kind(present: list[str]) -> dict[str, list[str]]:
+    """Absent objects by how a model may confuse them with what is there.
+
+    partner: the co-occurrence partner of a present object (the policy's learned bias);
+    same_shape: a present shape in another colour; same_color: a present colour on another
+    shape (a labeler that checks colours but not colour+shape bindings says "yes" to these);
+    random: any absent object.
+    """
+    kinds = {
+        "partner": [PARTNER[o] for o in present],
+        "same_shape": [f"{c} {o.split()[1]}" for o in present for c in COLORS],
+        "same_color": [f"{o.split()[0]} {s}" for o in present for s in SHAPES],
+        "random": list(OBJECTS),
+    }
+    return {k: sorted({o for o in v if o not in present}, key=OBJECTS.index) for k, v in kinds.items()}
+
+
 def hard_negatives(present: list[str]) -> list[str]:
-    """Absent objects a biased model likely confuses: partners, and present shapes recoloured."""
-    candidates = [PARTNER[o] for o in present]
-    candidates += [f"{c} {o.split()[1]}" for o in present for c in COLORS]
-    return sorted({c for c in candidates if c not in present}, key=OBJECTS.index)
+    """Every absent object that is a partner, a recoloured present shape or a reshaped present colour."""
+    kinds = negatives_by_kind(present)
+    return sorted({o for k in NEGATIVE_KINDS[:3] for o in kinds[k]}, key=OBJECTS.index)
 
 
 def yesno_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
-    """Yes/no probes {id, image, question, answer, objects, target}; even i -> yes, odd i -> no.
+    """Yes/no probes {id, image, question, answer, objects, target, kind}; even i -> yes, odd i -> no.
 
-    Half of the "no" rows ask about a hard negative (see hard_negatives), half about a random
-    absent object; `target` is the object asked about.
+    A "no" row draws its kind uniformly from NEGATIVE_KINDS (random when the scene has no
+    candidate of that kind), so both the labeler's training data and the yes/no metric cover
+    every confusion equally; `kind` is "present" for "yes" rows.
     """
     _check(num, image_size)
     for i in range(num):
@@ -92,14 +112,12 @@ def yesno_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
         scene = sample_scene(rng, image_size)
         present = scene.object_names
         if i % 2 == 0:
-            answer, target = "yes", rng.choice(present)
+            answer, kind, target = "yes", "present", rng.choice(present)
         else:
-            hard = hard_negatives(present)
-            answer = "no"
-            if rng.random() < 0.5 and hard:
-                target = rng.choice(hard)
-            else:
-                target = rng.choice([o for o in OBJECTS if o not in present])
+            negatives = negatives_by_kind(present)
+            kind = rng.choice(NEGATIVE_KINDS)
+            kind = kind if negatives[kind] else "random"
+            answer, target = "no", rng.choice(negatives[kind])
         yield {
             "id": f"shapes-yesno-{seed}-{i}",
             "image": png_bytes(scene, image_size),
@@ -107,6 +125,7 @@ def yesno_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
             "answer": answer,
             "objects": present,
             "target": target,
+            "kind": kind,
         }
 
 

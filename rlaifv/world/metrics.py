@@ -118,10 +118,12 @@ def parse_yesno(prediction: str) -> str | None:
     return word if word in ("yes", "no") else None
 
 
-def yesno_metrics(predictions: Sequence[str], answers: Sequence[str]) -> dict:
+def yesno_metrics(predictions: Sequence[str], answers: Sequence[str], kinds: Sequence[str] | None = None) -> dict:
     """Accuracy, precision/recall/F1 with "yes" as positive, yes_rate and invalid_rate.
 
-    An unparseable prediction counts as wrong and as neither yes nor no.
+    An unparseable prediction counts as wrong and as neither yes nor no. With `kinds` (the
+    `kind` column of yesno_rows) it adds `accuracy_by_kind`, which shows a labeler that
+    passes on average but fails one kind of question (e.g. colour/shape bindings).
     """
     truth = yes_no_truth(predictions, answers, "yesno_metrics")
     parsed = [parse_yesno(p) if isinstance(p, str) else None for p in predictions]
@@ -130,7 +132,7 @@ def yesno_metrics(predictions: Sequence[str], answers: Sequence[str]) -> dict:
     predicted_yes = parsed.count("yes")
     precision = _ratio(true_pos, predicted_yes)
     recall = _ratio(true_pos, truth.count("yes"))
-    return {
+    metrics = {
         "n": n,
         "accuracy": sum(p == t for p, t in zip(parsed, truth)) / n,
         "precision": precision,
@@ -139,3 +141,11 @@ def yesno_metrics(predictions: Sequence[str], answers: Sequence[str]) -> dict:
         "yes_rate": predicted_yes / n,
         "invalid_rate": parsed.count(None) / n,
     }
+    if kinds is not None:
+        if len(kinds) != n:
+            raise ValueError(f"{n} predictions but {len(kinds)} kinds")
+        by_kind: dict[str, list[bool]] = {}
+        for p, t, k in zip(parsed, truth, kinds):
+            by_kind.setdefault(str(k), []).append(p == t)
+        metrics["accuracy_by_kind"] = {k: sum(v) / len(v) for k, v in sorted(by_kind.items())}
+    return metrics

@@ -62,6 +62,12 @@ def test_llm_splitter_needs_a_model():
     assert "collect.splitter_model: required" in _errors("collect.splitter=llm")
 
 
+def test_add_layers_needs_a_trained_init():
+    assert "labeler.sft.add_layers: only grows a trained model" in _errors("labeler.sft.add_layers=2", "labeler.sft.init=scratch")
+    assert "policy.sft.add_layers: must be >= 0, got -1" in _errors("policy.sft.add_layers=-1")
+    assert load_config(None, ["labeler.sft.add_layers=2", "labeler.sft.init=policy"]).labeler.sft.add_layers == 2
+
+
 def test_bad_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")

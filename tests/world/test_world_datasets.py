@@ -7,7 +7,7 @@ from PIL import Image
 
 from rlaifv.world.captions import caption
 from rlaifv.world.datasets import (
-    describe_rows, hard_negatives, row_rng, sft_rows, write_parquet, yesno_rows,
+    NEGATIVE_KINDS, describe_rows, hard_negatives, negatives_by_kind, row_rng, sft_rows, write_parquet, yesno_rows,
 )
 from rlaifv.world.metrics import extract_mentions
 from rlaifv.world.scenes import PARTNER, sample_scene
@@ -41,21 +41,29 @@ def test_yesno_rows_are_balanced_and_correct():
     rows = list(yesno_rows(200, seed=1))
     assert [r["answer"] for r in rows[:4]] == ["yes", "no", "yes", "no"]
     assert sum(r["answer"] == "yes" for r in rows) == 100
-    hard = 0
+    kinds = []
     for row in rows:
         assert row["question"] == YESNO_TEMPLATE.format(obj=row["target"])
         assert (row["target"] in row["objects"]) == (row["answer"] == "yes")
+        assert (row["kind"] == "present") == (row["answer"] == "yes")
         if row["answer"] == "no":
-            hard += row["target"] in hard_negatives(row["objects"])
-    assert 45 <= hard <= 85  # ~half hard on purpose, plus random picks that happen to be hard
+            kinds.append(row["kind"])
+            assert row["target"] in negatives_by_kind(row["objects"])[row["kind"]]
+    for kind in NEGATIVE_KINDS:  # each kind ~1/4 of the 100 "no" rows (random also takes the fallbacks)
+        assert 12 <= kinds.count(kind) <= 45, (kind, kinds.count(kind))
     assert len({r["id"] for r in rows}) == 200 and rows[0]["id"] == "shapes-yesno-1-0"
 
 
-def test_hard_negatives_by_hand():
+def test_negatives_by_hand():
+    kinds = negatives_by_kind(["red circle"])
+    assert kinds["partner"] == [PARTNER["red circle"]]
+    assert kinds["same_shape"] == ["green circle", "blue circle", "yellow circle", "purple circle", "orange circle"]
+    assert kinds["same_color"] == ["red square", "red triangle", "red star"]
+    assert len(kinds["random"]) == 23 and "red circle" not in kinds["random"]
     negatives = hard_negatives(["red circle"])
-    assert "green triangle" in negatives  # partner
-    assert {"green circle", "blue circle", "yellow circle", "purple circle", "orange circle"} <= set(negatives)
-    assert len(negatives) == 6 and "red circle" not in negatives
+    assert len(negatives) == 9 and "red circle" not in negatives
+    two = negatives_by_kind(["red circle", "red square"])
+    assert two["same_color"] == ["red triangle", "red star"]
     assert "red circle" not in hard_negatives(["red circle", "green triangle"])
 
 

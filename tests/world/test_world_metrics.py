@@ -95,3 +95,12 @@ def test_yesno_metrics_degenerate_and_bad_input():
         yesno_metrics(["yes", "no"], ["yes", "maybe"])
     with pytest.raises(ValueError, match="2 predictions but 1"):
         yesno_metrics(["yes", "no"], ["yes"])
+
+
+def test_yesno_metrics_by_kind():
+    m = yesno_metrics(["yes", "yes", "no", "yes"], ["yes", "no", "no", "no"],
+                      kinds=["present", "same_color", "same_color", "random"])
+    assert m["accuracy_by_kind"] == {"present": 1.0, "random": 0.0, "same_color": 0.5}
+    assert "accuracy_by_kind" not in yesno_metrics(["yes"], ["yes"])
+    with pytest.raises(ValueError, match="1 kinds"):
+        yesno_metrics(["yes", "no"], ["yes", "no"], kinds=["present"])
