@@ -32,7 +32,7 @@ COLLECT_COLUMNS = (("instructions", "instructions"), ("candidates", "candidates"
                    ("labeler_agreement", "labeler agrees with truth"),
                    ("pairs_chosen_truly_better", "chosen truly better"))
 PERCENT_KEYS = ("labeler_agreement", "pairs_chosen_truly_better")
-KNOWN_KEYS = {"base", "rounds", "final_model", "seconds"}
+KNOWN_KEYS = {"base", "rounds", "final_model", "seconds", "best_of_n"}
 
 
 def read_json(path: Path) -> dict:
@@ -252,6 +252,24 @@ def _gallery(run: Path, out: Path, size: int, max_tokens: int) -> str:
     return intro + "".join(H.not_available(n) for n in notes) + H.gallery(items)
 
 
+def _best_of_n(metrics: dict | None, out: Path) -> str:
+    from pipelines.best_of_n import plot_best_of_n
+
+    entry = (metrics or {}).get("best_of_n")
+    if not entry:
+        return H.not_available("not run (eval.best_of_n_k = 0), or the run has not finished")
+    if "curve" not in entry:
+        return H.not_available(f"skipped: {entry.get('skipped', 'unknown reason')}")
+    curve = {sel: {int(n): m for n, m in by_n.items()} for sel, by_n in entry["curve"].items()}
+    plot_best_of_n(curve, out / "best_of_n.png")
+    ns = sorted({n for by_n in curve.values() for n in by_n})
+    rows = [[sel] + [H.cell(curve[sel][n]["hallucination_rate"], percent=True) for n in ns] for sel in curve]
+    k = entry.get("settings", {}).get("k")
+    return (H.figure("best_of_n.png", f"Final model, test split: the pick of N candidates (of K={k}) by each "
+                     "selector. self_reward = length-normalised DPO reward; oracle = ground truth (upper bound).")
+            + H.table(["selector"] + [f"N={n}" for n in ns], rows))
+
+
 def _extras(metrics: dict | None) -> str:
     extra = {k: v for k, v in (metrics or {}).items() if k not in KNOWN_KEYS}
     return H.preformatted(json.dumps(extra, indent=2, sort_keys=True)[:20000]) if extra else ""
@@ -281,6 +299,7 @@ def write_report(run_dir: str | Path, *, gallery_size: int = 8, max_tokens: int 
         ("pairs", "Feedback pairs", _guarded(lambda: _pairs(rounds, out))),
         ("labeler", "Labeler", _guarded(lambda: _labeler(rounds, out))),
         ("examples", "Examples", _guarded(lambda: _gallery(run, out, gallery_size, max_tokens))),
+        ("best-of-n", "Best-of-N self-reward", _guarded(lambda: _best_of_n(metrics, out))),
     ]
     if extra := _extras(metrics):
         sections.append(("other", "Other entries of metrics.json", extra))

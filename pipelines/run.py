@@ -113,7 +113,7 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
         policy = str(rd / "model")
         test = evaluate_models(cfg, [policy], splits["test"])[0]
         summary = json.loads((rd / "collect" / "summary.json").read_text())
-        entry = {"round": k, "checkpoint": Path(chosen).name if best < len(ckpts) else "start",
+        entry = {"round": k, "checkpoint": Path(chosen).name if best < len(ckpts) else "start", "reference": reference,
                  "test": test, "val": (val + [start_val])[best],
                  "val_all": {Path(c).name: m for c, m in zip(ckpts, val)}, "collect": summary,
                  "seconds": round(time.time() - t_round, 1)}
@@ -129,10 +129,28 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
     shutil.rmtree(final, ignore_errors=True)
     shutil.copytree(policy, final)
     metrics["final_model"] = str(final)
+    if cfg.eval.best_of_n_k and "best_of_n" not in metrics:
+        metrics["best_of_n"] = _best_of_n(cfg, metrics, splits["test"], out / "final" / "best_of_n")
     metrics["seconds"] = round(time.time() - t0, 1)
     _save(metrics_path, metrics)
     _write_report(out)
     return metrics
+
+
+def _best_of_n(cfg: Config, metrics: dict, test: str, out: Path) -> dict:
+    """Best-of-N self-reward of the final model against the reference it was trained with."""
+    from pipelines.best_of_n import evaluate_best_of_n, format_table
+
+    trained = [r for r in metrics["rounds"] if r["checkpoint"] != "start"]
+    if not trained:  # the final model is the base: there is no DPO reward to rank with
+        print("best-of-N skipped: no round improved on its start, so the final model has no DPO reference")
+        return {"skipped": "no trained round"}
+    e = cfg.eval
+    result = evaluate_best_of_n(str(out.parent / "model"), trained[-1]["reference"], test, output_dir=str(out),
+                                k=e.best_of_n_k, beta=cfg.train.beta, temperature=e.temperature,
+                                max_tokens=e.max_tokens, seed=cfg.run.seed, backend=cfg.policy.backend)
+    print("best-of-N on the test split (self-reward vs other selectors):\n" + format_table(result["curve"]))
+    return {"curve": result["curve"], "settings": result["settings"]}
 
 
 def _save(path: Path, obj: dict) -> None:

@@ -163,6 +163,9 @@ def semantic_errors(cfg: Config) -> list[str]:
             continue
         if (err := _model_ref_error(key, ref)) is not None:
             errs.append(err)
+    if not 0 <= cfg.eval.best_of_n_k <= cfg.serve.max_n:
+        errs.append(f"eval.best_of_n_k: must be within [0, serve.max_n={cfg.serve.max_n}] (0 = off), "
+                    f"got {cfg.eval.best_of_n_k}")
     for name, sec in (("policy", cfg.policy), ("labeler", cfg.labeler)):
         if sec.sft.add_layers < 0:
             errs.append(f"{name}.sft.add_layers: must be >= 0, got {sec.sft.add_layers}")

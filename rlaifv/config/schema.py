@@ -126,6 +126,9 @@ class EvalSection:
     temperature: float = 0.7
     num_samples: int = 1
     max_tokens: int = 64
+    # > 0: after the rounds, best-of-N self-reward of the final model on the test split with
+    # K candidates per prompt (curve over N = 1, 2, 4, ... <= K; rlaifv bestofn does it alone)
+    best_of_n_k: int = 0
 
 
 @dataclass

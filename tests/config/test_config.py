@@ -68,6 +68,11 @@ def test_add_layers_needs_a_trained_init():
     assert load_config(None, ["labeler.sft.add_layers=2", "labeler.sft.init=policy"]).labeler.sft.add_layers == 2
 
 
+def test_best_of_n_k_is_bounded():
+    assert "eval.best_of_n_k: must be within [0, serve.max_n=32]" in _errors("eval.best_of_n_k=64")
+    assert load_config(None, ["eval.best_of_n_k=16"]).eval.best_of_n_k == 16
+
+
 def test_bad_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")

@@ -29,7 +29,8 @@ def _run_args(out: Path, small: list[str]) -> list[str]:
     return ["run", "--config", str(ROOT / "configs" / "shapes.yaml"), "--output", str(out), *small,
             "run.rounds=1", "collect.num_instructions=32", "collect.shard_size=16", "train.batch_size=4",
             "collect.require_clean_chosen=false", "collect.require_well_formed=false",
-            "policy.sft.steps=120", "policy.sft.train_size=1000", "labeler.sft.steps=60", "labeler.sft.train_size=500"]
+            "policy.sft.steps=120", "policy.sft.train_size=1000", "labeler.sft.steps=60", "labeler.sft.train_size=500",
+            "eval.best_of_n_k=2"]
 
 
 @pytest.fixture
@@ -79,6 +80,9 @@ def test_ray_job_submit_runs_the_loop_and_rerun_resumes(head_node, small, shapes
     for path in ("base/policy/config.json", "base/labeler/config.json", "round_1/collect/pairs.parquet",
                  "round_1/train/train_log.jsonl", "round_1/model/config.json", "final/model/config.json"):
         assert (out / path).exists(), path
+    # best-of-N of the final model: a curve when round 1 kept a DPO checkpoint, else a recorded skip
+    bon = metrics["best_of_n"]
+    assert set(bon["curve"]["self_reward"]) == {"1", "2"} if "curve" in bon else bon == {"skipped": "no trained round"}
     first = time.time() - t0
 
     log = out / "round_1" / "train" / "train_log.jsonl"

@@ -23,7 +23,11 @@ def write_metrics(run: Path) -> None:
               for k, h, c in ((1, 0.3, 0.75), (2, 0.2, 0.8))]
     metrics = {"base": {"test": metrics_of(0.45, 0.7), "val": metrics_of(0.45, 0.7)}, "rounds": rounds,
                "final_model": str(run / "final" / "model"), "seconds": 200.0,
-               "control": {"test": metrics_of(0.35, 0.72), "note": "<b>sft only</b>"}}
+               "control": {"test": metrics_of(0.35, 0.72), "note": "<b>sft only</b>"},
+               # as json.dumps leaves pipelines.best_of_n's curve: N keys are strings
+               "best_of_n": {"settings": {"k": 4}, "curve": {
+                   sel: {str(n): metrics_of(h - 0.05 * i, 0.8) for i, n in enumerate((1, 2, 4))}
+                   for sel, h in (("self_reward", 0.3), ("first", 0.32), ("oracle", 0.2))}}}
     (run / "metrics.json").write_text(json.dumps(metrics))
 
 

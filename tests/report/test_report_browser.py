@@ -32,7 +32,7 @@ def test_report_renders_in_chromium(written_report, tmp_path):
 
     dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", url)
     images = re.findall(r"<img\b[^>]*>", dom)
-    assert len(images) == 13  # 5 plots + 8 gallery images
+    assert len(images) == 14  # 6 plots + 8 gallery images
     widths = [re.search(r'data-natural-width="(\d+)"', tag) for tag in images]
     assert all(w and int(w.group(1)) > 0 for w in widths), images
     assert 'data-broken-images="0"' in dom

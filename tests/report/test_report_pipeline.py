@@ -16,7 +16,7 @@ from rlaifv.world.vocab import OBJECTS
 
 pytestmark = pytest.mark.cpu
 
-PLOTS = ["rates.png", "training.png", "pair_scores.png", "pair_lengths.png", "p_yes.png"]
+PLOTS = ["rates.png", "training.png", "pair_scores.png", "pair_lengths.png", "p_yes.png", "best_of_n.png"]
 EXAMPLES = [f"example_{i}.png" for i in range(8)]
 
 
@@ -43,12 +43,14 @@ def test_page_content(written_report):
     assert page.count('<span class="label">final:</span>') == 8
     # training table: 12 steps, last loss 0.69 - 0.05 - 0.24 = 0.4 (round 1), picked step_4
     assert "<td>round 1</td><td>12</td><td>0.4</td>" in page and "<td>step_4</td>" in page
+    # best-of-N table: self_reward 30% at N=1, 25% at N=2, 20% at N=4
+    assert "<td>self_reward</td><td>30.0%</td><td>25.0%</td><td>20.0%</td>" in page
 
 
 def test_empty_run_dir_says_not_available(tmp_path):
     path = write_report(tmp_path)
     page = path.read_text()
-    assert page.count('class="na"') == 5
+    assert page.count('class="na"') == 6
     assert "no metrics.json" in page and "no eval/test.parquet" in page
     assert list(path.parent.glob("*.png")) == []
 
