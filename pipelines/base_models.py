@@ -23,7 +23,8 @@ from rlaifv.config.schema import ModelSection
 
 BUILTIN_DIRS = {"shapes-policy": "policy", "shapes-labeler": "labeler"}
 # bump a model's version when the world, tokenizer or recipe code changes what it learns
-CACHE_VERSIONS = {"shapes-policy": 1, "shapes-labeler": 2}
+CACHE_VERSIONS = {"shapes-policy": 1, "shapes-labeler": 3}
+LABELER_KIND_WEIGHTS = {"partner": 1.0, "same_shape": 1.0, "same_color": 2.0, "random": 1.0}
 
 
 def cache_root() -> Path:
@@ -65,7 +66,8 @@ def sft_rows_for(cfg: Config, name: str, sec: ModelSection):
             yield {"image": r["image"], "question": r["question"], "answer": r["caption"]}
         return
     f = sec.sft.yesno_fraction
-    yes = yesno_rows(n, s, image_size=size)
+    # same-colour negatives twice as often: the binding they test is the last skill to be learned
+    yes = yesno_rows(n, s, image_size=size, kind_weights=LABELER_KIND_WEIGHTS)
     desc = describe_rows(n, s + 100_000, image_size=size)  # other images than the yes/no ones
     for i in range(n):  # spread the yes/no rows evenly so every batch mixes both skills
         r = next(yes) if int((i + 1) * f) > int(i * f) else next(desc)

@@ -99,14 +99,18 @@ def hard_negatives(present: list[str]) -> list[str]:
     return sorted({o for k in NEGATIVE_KINDS[:3] for o in kinds[k]}, key=OBJECTS.index)
 
 
-def yesno_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
+def yesno_rows(num: int, seed: int, image_size: int = 64,
+               kind_weights: dict[str, float] | None = None) -> Iterator[dict]:
     """Yes/no probes {id, image, question, answer, objects, target, kind}; even i -> yes, odd i -> no.
 
-    A "no" row draws its kind uniformly from NEGATIVE_KINDS (random when the scene has no
-    candidate of that kind), so both the labeler's training data and the yes/no metric cover
-    every confusion equally; `kind` is "present" for "yes" rows.
+    A "no" row draws its kind from NEGATIVE_KINDS, uniformly unless `kind_weights` says
+    otherwise (random when the scene has no candidate of that kind), so the yes/no metric
+    covers every confusion equally; `kind` is "present" for "yes" rows.
     """
     _check(num, image_size)
+    weights = [float((kind_weights or {}).get(k, 1.0)) for k in NEGATIVE_KINDS]
+    if set(kind_weights or {}) - set(NEGATIVE_KINDS) or min(weights) < 0 or sum(weights) <= 0:
+        raise ValueError(f"kind_weights: keys among {NEGATIVE_KINDS}, values >= 0, not all 0 (got {kind_weights})")
     for i in range(num):
         rng = row_rng(seed, i)
         scene = sample_scene(rng, image_size)
@@ -115,7 +119,7 @@ def yesno_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
             answer, kind, target = "yes", "present", rng.choice(present)
         else:
             negatives = negatives_by_kind(present)
-            kind = rng.choice(NEGATIVE_KINDS)
+            kind = rng.choices(NEGATIVE_KINDS, weights)[0] if kind_weights else rng.choice(NEGATIVE_KINDS)
             kind = kind if negatives[kind] else "random"
             answer, target = "no", rng.choice(negatives[kind])
         yield {

@@ -54,6 +54,15 @@ def test_yesno_rows_are_balanced_and_correct():
     assert len({r["id"] for r in rows}) == 200 and rows[0]["id"] == "shapes-yesno-1-0"
 
 
+def test_yesno_kind_weights():
+    rows = list(yesno_rows(400, seed=3, kind_weights={"same_color": 3.0, "random": 0.0}))
+    kinds = [r["kind"] for r in rows if r["answer"] == "no"]
+    assert kinds.count("same_color") > 2 * kinds.count("partner")
+    assert kinds.count("random") < 15  # only the fallback when a scene has no candidate of the drawn kind
+    with pytest.raises(ValueError, match="kind_weights"):
+        list(yesno_rows(2, seed=3, kind_weights={"colour": 1.0}))
+
+
 def test_negatives_by_hand():
     kinds = negatives_by_kind(["red circle"])
     assert kinds["partner"] == [PARTNER["red circle"]]
