@@ -61,8 +61,11 @@ def _round_jobs(cfg: Config, rd: Path, policy: str, reference: str, labeler: str
     summary = collect(cfg, rd / "collect", policy_model=policy, labeler_model=labeler, seed=cfg.run.seed * 1000 + k,
                       source=cfg.collect.instructions, world_rows=world_rows)
     if summary["pairs"] < cfg.train.batch_size:
-        raise RuntimeError(f"round {k}: only {summary['pairs']} pairs (< train.batch_size {cfg.train.batch_size}); "
-                           "collect more instructions or relax the pair rules")
+        # a policy that rarely hallucinates any more leaves too few pairs to train on: the round
+        # keeps its start (recorded), rather than crash a run that has converged
+        print(f"round {k}: only {summary['pairs']} pairs (< train.batch_size {cfg.train.batch_size}); "
+              "no DPO this round, the starting policy carries on")
+        return []
     pairs, live = rd / "collect" / "pairs.parquet", ""
     if cfg.train.precompute_reference:
         pairs = add_reference_logps(cfg, pairs, rd / "reference", reference)
@@ -102,7 +105,7 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
         t_round = time.time()
         reference = resolve_model(cfg, cfg.reference.model, out) if cfg.reference.model else policy
         ckpts = _round_jobs(cfg, rd, policy, reference, labeler, k)
-        val = evaluate_models(cfg, ckpts, splits["val"])
+        val = evaluate_models(cfg, ckpts, splits["val"]) if ckpts else []
         # the round's starting policy competes too: a round whose checkpoints all got worse on
         # val hands its starting policy on (and the next round collects fresh feedback)
         start_val = metrics["rounds"][-1]["val"] if metrics["rounds"] else metrics["base"]["val"]
