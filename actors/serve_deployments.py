@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from ray import serve
 
 from actors.common import decode_image, engine_options, set_actor_threads
+from rlaifv.engine.base import is_scorable
 
 MAX_BATCH_REQUESTS = 8  # requests per engine call; each holds up to serve.max_n candidates
 BATCH_WAIT_S = 0.01
@@ -153,7 +154,7 @@ class RewardScorerDeployment:
         for k, (question, image, candidates) in enumerate(items):
             prompt = Prompt(question, decode_image(image))
             for j, text in enumerate(candidates):
-                if self._scorable(text):
+                if is_scorable(self.policy, text):
                     prompts.append(prompt)
                     texts.append(text)
                     slots.append((k, j))
@@ -164,10 +165,3 @@ class RewardScorerDeployment:
                 out[k][j] = score
         return out
 
-    def _scorable(self, text: str) -> bool:
-        """False for text that cannot be re-tokenised as an answer (e.g. spells a special token)."""
-        try:
-            self.policy.response_token_ids(text)
-            return True
-        except (ValueError, TypeError):
-            return False

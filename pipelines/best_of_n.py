@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from pipelines.commands import _prompts, iter_parquet_rows
+from rlaifv.engine.base import is_scorable
 from rlaifv.eval.best_of_n import SELECTORS, best_of_n_curve, hallucinated_mentions, self_reward
 
 DEFAULT_NS = (1, 2, 4, 8, 16, 32)
@@ -24,21 +25,15 @@ def default_ns(k: int) -> tuple[int, ...]:
     return tuple(n for n in DEFAULT_NS if n <= k)
 
 
-def _score_or_none(engine, prompts: list, texts: list[str]) -> list[list[float] | None]:
-    """Per-token log-probs of each text; None for a text the engine refuses (ValueError/TypeError).
-
-    One batched call; only when it fails is each text scored alone, to find the culprit.
-    """
-    try:
-        return engine.score(prompts, texts)
-    except (ValueError, TypeError):
-        out: list[list[float] | None] = []
-        for prompt, text in zip(prompts, texts):
-            try:
-                out.append(engine.score([prompt], [text])[0])
-            except (ValueError, TypeError):
-                out.append(None)
-        return out
+def _score_scorable(engine, prompts: list, texts: list[str]) -> list[list[float] | None]:
+    """Per-token log-probs of each text in one batch; None for a text the engine cannot
+    tokenise as an answer (the check the serving scorer uses)."""
+    keep = [i for i, t in enumerate(texts) if is_scorable(engine, t)]
+    scores = engine.score([prompts[i] for i in keep], [texts[i] for i in keep]) if keep else []
+    out: list[list[float] | None] = [None] * len(texts)
+    for i, logps in zip(keep, scores):
+        out[i] = logps
+    return out
 
 
 def sample_and_score(policy, reference, data: str, *, k: int, temperature: float, max_tokens: int, seed: int,
@@ -56,8 +51,8 @@ def sample_and_score(policy, reference, data: str, *, k: int, temperature: float
         outs = policy.generate(prompts, spec, seeds=[seed + offset + i for i in range(len(rows))])
         flat_prompts = [p for p, comps in zip(prompts, outs) for _ in comps]
         texts = [c.text for comps in outs for c in comps]
-        policy_logps = _score_or_none(policy, flat_prompts, texts)
-        ref_logps = _score_or_none(reference, flat_prompts, texts)
+        policy_logps = _score_scorable(policy, flat_prompts, texts)
+        ref_logps = _score_scorable(reference, flat_prompts, texts)
         cands = []
         for text, pol, ref in zip(texts, policy_logps, ref_logps):
             scored = pol is not None and ref is not None  # unscorable by either -> reward -inf

@@ -110,13 +110,14 @@ def run(cfg: Config, out_dir: str | Path, *, retrain: bool = False) -> dict:
         # val hands its starting policy on (and the next round collects fresh feedback)
         start_val = metrics["rounds"][-1]["val"] if metrics["rounds"] else metrics["base"]["val"]
         best = pick_best(val + [start_val], metrics["base"]["val"])
-        chosen = ckpts[best] if best < len(ckpts) else policy
+        kept_start = best == len(ckpts)
+        chosen = policy if kept_start else ckpts[best]
         shutil.rmtree(rd / "model", ignore_errors=True)
         shutil.copytree(chosen, rd / "model")
         policy = str(rd / "model")
         test = evaluate_models(cfg, [policy], splits["test"])[0]
         summary = json.loads((rd / "collect" / "summary.json").read_text())
-        entry = {"round": k, "checkpoint": Path(chosen).name if best < len(ckpts) else "start", "reference": reference,
+        entry = {"round": k, "checkpoint": "start" if kept_start else Path(chosen).name, "reference": reference,
                  "test": test, "val": (val + [start_val])[best],
                  "val_all": {Path(c).name: m for c, m in zip(ckpts, val)}, "collect": summary,
                  "seconds": round(time.time() - t_round, 1)}

@@ -81,6 +81,16 @@ class Engine(Protocol):
         ...
 
 
+def is_scorable(engine: Engine, text: str) -> bool:
+    """False for text that cannot be re-tokenised as an answer (e.g. it spells a special token),
+    so scoring a batch never fails on one bad candidate."""
+    try:
+        engine.response_token_ids(text)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
 _MASK64 = (1 << 64) - 1
 
 

@@ -65,7 +65,7 @@ _SCORERS: dict[str, Callable[[Mapping, float], float]] = {
 }
 
 
-def candidate_scores(records: Sequence[Mapping], objects: Sequence[str], selector: str, beta: float) -> list[float]:
+def selector_scores(records: Sequence[Mapping], objects: Sequence[str], selector: str, beta: float) -> list[float]:
     """The selector's score of every candidate of one prompt (higher is better)."""
     if selector == "oracle":
         return [-float(hallucinated_mentions(r["text"], objects)) for r in records]
@@ -113,7 +113,7 @@ def best_of_n_curve(records_per_prompt: Sequence[Sequence[Mapping]], objects_per
     ns = _check_ns(ns, min(len(r) for r in records_per_prompt))
     curve: dict[str, dict[int, dict]] = {}
     for selector in selectors:
-        scores = [candidate_scores(recs, objs, selector, beta)
+        scores = [selector_scores(recs, objs, selector, beta)
                   for recs, objs in zip(records_per_prompt, objects_per_prompt)]
         curve[selector] = {}
         for n in ns:

@@ -93,12 +93,6 @@ def negatives_by_kind(present: list[str]) -> dict[str, list[str]]:
     return {k: sorted({o for o in v if o not in present}, key=OBJECTS.index) for k, v in kinds.items()}
 
 
-def hard_negatives(present: list[str]) -> list[str]:
-    """Every absent object that is a partner, a recoloured present shape or a reshaped present colour."""
-    kinds = negatives_by_kind(present)
-    return sorted({o for k in NEGATIVE_KINDS[:3] for o in kinds[k]}, key=OBJECTS.index)
-
-
 def yesno_rows(num: int, seed: int, image_size: int = 64,
                kind_weights: dict[str, float] | None = None) -> Iterator[dict]:
     """Yes/no probes {id, image, question, answer, objects, target, kind}; even i -> yes, odd i -> no.

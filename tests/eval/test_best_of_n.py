@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from rlaifv.eval.best_of_n import (SELECTORS, best_of_n_curve, candidate_scores, hallucinated_mentions,
+from rlaifv.eval.best_of_n import (SELECTORS, best_of_n_curve, selector_scores, hallucinated_mentions,
                                    policy_loglik, self_reward, self_reward_sum)
 from rlaifv.world.metrics import response_metrics
 
@@ -27,7 +27,7 @@ CANDIDATES = [
 
 
 def picks(selector, records=CANDIDATES, objects=TRUTH, beta=1.0):
-    scores = candidate_scores(records, objects, selector, beta)
+    scores = selector_scores(records, objects, selector, beta)
     return max(range(len(scores)), key=lambda i: (scores[i], -i))
 
 
@@ -88,7 +88,7 @@ def test_input_errors():
     with pytest.raises(ValueError, match="unknown selector"):
         best_of_n_curve([CANDIDATES], [TRUTH], ns=[1], selectors=["self_reward", "majority"])
     with pytest.raises(ValueError, match="unknown selector"):
-        candidate_scores(CANDIDATES, TRUTH, "majority", 1.0)
+        selector_scores(CANDIDATES, TRUTH, "majority", 1.0)
     with pytest.raises(ValueError, match="at least one prompt"):
         best_of_n_curve([], [], ns=[1])
     with pytest.raises(ValueError, match="prompt 0 has no candidates"):
