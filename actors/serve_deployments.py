@@ -5,8 +5,12 @@
   classes as collection. Concurrent requests are batched (`@serve.batch`), one `generate`
   per distinct sampling setting, so each request keeps its own decoding.
 - `RewardScorerDeployment`: holds the aligned model AND its reference (two engines) and
-  scores every candidate of every request in the batch with both:
+  scores every candidate of every request in the batch:
   r(y) = beta / T * sum_t log(pi_theta(y_t) / pi_ref(y_t))  (rlaifv.reward).
+  The policy deployment samples with the aligned model and returns each sample's raw
+  log-probs, so pi_theta comes with the sample; the scorer runs only the reference on it and
+  the aligned model only for samples whose text does not re-tokenise to the sampled ids
+  (`rlaifv.engine.base.sampled_logprobs`). That halves the scoring forwards per request.
 
 Engines run in a worker thread (`asyncio.to_thread`) so the replica's event loop keeps
 accepting requests while a batch computes; one batch at a time keeps engine use serial.
@@ -21,7 +25,7 @@ from typing import Any, Sequence
 from ray import serve
 
 from actors.common import decode_image, engine_options, set_actor_threads
-from rlaifv.engine.base import is_scorable
+from rlaifv.engine.base import is_scorable, sampled_logprobs
 
 MAX_BATCH_REQUESTS = 8  # requests per engine call; each holds up to serve.max_n candidates
 BATCH_WAIT_S = 0.01
@@ -114,7 +118,8 @@ class PolicyDeployment:
     def _candidate(self, completion) -> dict:
         finished = bool(completion.token_ids) and completion.token_ids[-1] == self.eos_id
         return {"text": completion.text, "completion_tokens": len(completion.token_ids),
-                "finish_reason": "stop" if finished else "length"}
+                "finish_reason": "stop" if finished else "length",
+                "token_ids": list(completion.token_ids), "logprobs": list(completion.logprobs)}
 
     def _prompt_length(self, prompt) -> int | None:
         """Prompt tokens with the image expanded, as the model sees them (None: unknown)."""
@@ -138,9 +143,15 @@ class RewardScorerDeployment:
         self.reference = _make_engine(reference, engine)
         self.beta = float(beta)
 
-    async def score(self, question: str, image: bytes, texts: list[str]) -> list[dict]:
-        """Per candidate {"reward", "policy_logp", "reference_logp", "tokens"}, in order."""
-        return await self._score_batch((question, image, list(texts)))
+    async def score(self, question: str, image: bytes, texts: list[str],
+                    sampled: list[dict] | None = None) -> list[dict]:
+        """Per candidate {"reward", "policy_logp", "reference_logp", "tokens"}, in order.
+        `sampled[j]` ({"token_ids", "logprobs"} from the policy deployment) spares candidate j
+        the aligned model's forward when those are its exact log-probs."""
+        sampled = list(sampled) if sampled is not None else [{} for _ in texts]
+        if len(sampled) != len(texts):
+            raise ValueError(f"score: {len(sampled)} sampled entries for {len(texts)} texts")
+        return await self._score_batch((question, image, list(texts), sampled))
 
     @serve.batch(max_batch_size=MAX_BATCH_REQUESTS, batch_wait_timeout_s=BATCH_WAIT_S)
     async def _score_batch(self, items: list[tuple]) -> list[list[dict]]:
@@ -149,18 +160,23 @@ class RewardScorerDeployment:
     def _score(self, items: list[tuple]) -> list[list[dict]]:
         from rlaifv.engine.base import Prompt
 
-        prompts, texts, slots = [], [], []  # slots: (request, candidate) of each scored row
+        prompts, texts, slots, known = [], [], [], []  # slots: (request, candidate) of each scored row
         out: list[list[dict]] = [[dict(UNSCORABLE) for _ in item[2]] for item in items]
-        for k, (question, image, candidates) in enumerate(items):
+        for k, (question, image, candidates, sampled) in enumerate(items):
             prompt = Prompt(question, decode_image(image))
-            for j, text in enumerate(candidates):
+            for j, (text, extra) in enumerate(zip(candidates, sampled)):
                 if is_scorable(self.policy, text):
                     prompts.append(prompt)
                     texts.append(text)
                     slots.append((k, j))
+                    known.append(sampled_logprobs(self.policy, text, extra.get("token_ids"), extra.get("logprobs")))
         if prompts:
-            scores = candidate_scores(self.policy.score(prompts, texts), self.reference.score(prompts, texts),
-                                      self.beta)
+            policy_logps = list(known)
+            todo = [i for i, lp in enumerate(known) if lp is None]
+            if todo:
+                for i, lp in zip(todo, self.policy.score([prompts[i] for i in todo], [texts[i] for i in todo])):
+                    policy_logps[i] = lp
+            scores = candidate_scores(policy_logps, self.reference.score(prompts, texts), self.beta)
             for (k, j), score in zip(slots, scores):
                 out[k][j] = score
         return out

@@ -1,8 +1,9 @@
 """`rlaifv bestofn`: offline best-of-N self-reward on a ShapesWorld describe parquet.
 
 For every row: K candidates from the aligned policy (one SamplingSpec, per-row seeds
-seed + row index, as `rlaifv eval` samples), each text scored by the policy and its reference
-(the log-probs the serving path's RewardScorerDeployment uses), then the curve of
+seed + row index, as `rlaifv eval` samples), each text scored by its reference and by the
+policy (the sampler's own log-probs where they are exactly the score, as the serving path's
+RewardScorerDeployment does), then the curve of
 rlaifv.eval.best_of_n: hallucination metrics of the picks of each selector at each N <= K.
 Writes OUTPUT/best_of_n.json (curve, settings), OUTPUT/best_of_n.png and
 OUTPUT/candidates.jsonl (every candidate's text and log-probs, to re-select without sampling).
@@ -14,7 +15,7 @@ import math
 from pathlib import Path
 
 from pipelines.commands import _prompts, iter_parquet_rows
-from rlaifv.engine.base import is_scorable
+from rlaifv.engine.base import is_scorable, sampled_logprobs
 from rlaifv.eval.best_of_n import SELECTORS, best_of_n_curve, hallucinated_mentions, self_reward
 
 DEFAULT_NS = (1, 2, 4, 8, 16, 32)
@@ -50,8 +51,12 @@ def sample_and_score(policy, reference, data: str, *, k: int, temperature: float
         prompts = _prompts(rows)
         outs = policy.generate(prompts, spec, seeds=[seed + offset + i for i in range(len(rows))])
         flat_prompts = [p for p, comps in zip(prompts, outs) for _ in comps]
-        texts = [c.text for comps in outs for c in comps]
-        policy_logps = _score_scorable(policy, flat_prompts, texts)
+        flat = [c for comps in outs for c in comps]
+        texts = [c.text for c in flat]
+        policy_logps = [sampled_logprobs(policy, c.text, c.token_ids, c.logprobs) for c in flat]
+        todo = [i for i, lp in enumerate(policy_logps) if lp is None]  # truncated or re-tokenised
+        for i, lp in zip(todo, _score_scorable(policy, [flat_prompts[i] for i in todo], [texts[i] for i in todo])):
+            policy_logps[i] = lp
         ref_logps = _score_scorable(reference, flat_prompts, texts)
         cands = []
         for text, pol, ref in zip(texts, policy_logps, ref_logps):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.shards import pending_shards, prepare_instructions, shard_name, write_table_atomic
 from rlaifv.config import Config
@@ -62,9 +63,23 @@ def score_stage(batch: pd.DataFrame, *, repeat_as_rejected: bool, max_pairs: int
     return batch
 
 
+def _read_shard_files(batch: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([pq.read_table(path).to_pandas() for path in batch["path"]], ignore_index=True)
+
+
+def read_instruction_shards(files: list[str]):
+    """One block per shard file, so the stages pipeline: Ray Data's parquet reader (datasource
+    V2, Ray 2.60) reads small files into one block whatever `override_num_blocks` says, and
+    with one block the labeler waited until the policy had sampled every instruction
+    (BENCHMARKS.md, collection). A task per file keeps blocks = shards at any size."""
+    import ray.data
+
+    paths = ray.data.from_items([{"path": str(f)} for f in files], override_num_blocks=len(files))
+    return paths.map_batches(_read_shard_files, batch_size=1, batch_format="pandas", num_cpus=0.25)
+
+
 def build_dataset(cfg: Config, files: list[str], *, policy_model: str, labeler_model: str, seed: int):
     """The lazy Ray Data pipeline over the pending instruction shard files."""
-    import ray.data
     from ray.data import ActorPoolStrategy
 
     from actors.labeler import LabelerActor
@@ -74,7 +89,7 @@ def build_dataset(cfg: Config, files: list[str], *, policy_model: str, labeler_m
     retry = {"max_restarts": -1, "max_task_retries": -1}  # a dead actor is replaced, its batch retried
     sampling = {"n": c.num_samples, "temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens,
                 "repetition_penalty": c.repetition_penalty}
-    ds = ray.data.read_parquet(files)
+    ds = read_instruction_shards(files)
     ds = ds.map_batches(
         PolicyActor, batch_format="pandas", batch_size=p.batch_size,
         fn_constructor_kwargs=dict(model=policy_model, backend=p.backend, sampling=sampling, seed=seed,

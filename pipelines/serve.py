@@ -127,7 +127,8 @@ class BestOfNIngress:
             e = sampled["error"]
             raise ApiError(e["status"], e["message"], param=e.get("param"), code=e.get("code"))
         texts = [c["text"] for c in sampled["candidates"]]
-        scores = await self.scorer.score.remote(chat.question, image, texts)
+        own = [{"token_ids": c.get("token_ids"), "logprobs": c.get("logprobs")} for c in sampled["candidates"]]
+        scores = await self.scorer.score.remote(chat.question, image, texts, own)
         candidates = merge_candidates(sampled["candidates"], scores)
         return build_chat_response(chat, candidates, sampled["prompt_tokens"], f"chatcmpl-{uuid.uuid4().hex}",
                                    int(time.time()), seed)

@@ -91,6 +91,22 @@ def is_scorable(engine: Engine, text: str) -> bool:
         return False
 
 
+def sampled_logprobs(engine: Engine, text: str, token_ids: Sequence[int] | None,
+                     logprobs: Sequence[float] | None) -> list[float] | None:
+    """The sampler's own per-token log-probs of a completion, when they are exactly what
+    `engine.score(prompt, text)` would return: both backends record the raw (unprocessed)
+    log-prob of each sampled token, so for the same tokens the scoring forward is redundant.
+    None (score it) when the text does not re-tokenise to the sampled ids: a truncated
+    sample has no eos, and a sampler may pick a non-canonical tokenisation."""
+    if not token_ids or logprobs is None or len(logprobs) != len(token_ids):
+        return None
+    try:
+        canonical = engine.response_token_ids(text)
+    except (ValueError, TypeError):
+        return None
+    return [float(x) for x in logprobs] if list(canonical) == list(token_ids) else None
+
+
 _MASK64 = (1 << 64) - 1
 
 

@@ -1,7 +1,7 @@
 """Engine-independent helpers of rlaifv/engine/base.py."""
 import pytest
 
-from rlaifv.engine.base import is_scorable
+from rlaifv.engine.base import is_scorable, sampled_logprobs
 
 pytestmark = pytest.mark.cpu
 
@@ -22,3 +22,13 @@ def test_is_scorable():
     assert is_scorable(engine, "There is a red circle.")
     assert not is_scorable(engine, "a </s> b")
     assert not is_scorable(engine, None)
+
+
+def test_sampled_logprobs_are_reused_only_for_the_exact_tokens():
+    engine = _Tokenising()  # every scorable text re-tokenises to [1, 2]
+    assert sampled_logprobs(engine, "ok", [1, 2], [-0.5, -0.25]) == [-0.5, -0.25]
+    assert sampled_logprobs(engine, "ok", [1], [-0.5]) is None  # truncated: no eos, rescored
+    assert sampled_logprobs(engine, "ok", [2, 1], [-0.5, -0.25]) is None  # another tokenisation
+    assert sampled_logprobs(engine, "ok", [1, 2], [-0.5]) is None  # lengths disagree
+    assert sampled_logprobs(engine, "ok", None, None) is None  # nothing sent: score it
+    assert sampled_logprobs(engine, "a </s> b", [1, 2], [-0.5, -0.25]) is None

@@ -71,6 +71,36 @@ def test_logprobs_are_raw_and_match_teacher_forcing(llava, mixed):
         assert torch.allclose(torch.tensor(completion.logprobs), expected, atol=1e-5)
 
 
+def test_sampled_logprobs_equal_score_of_the_text(tiny_llava, mixed):
+    """What lets the serving scorer skip the aligned model's forward on finished samples. A
+    random model's tokens rarely re-tokenise to themselves, so first teach a copy one caption."""
+    from rlaifv.engine.base import sampled_logprobs
+
+    engine = make_engine("hf", tiny_llava, batch_size=32)
+    prompt, caption = mixed[0], "There is a red square."
+    row = engine._inputs(prompt)
+    ids = torch.tensor([engine.response_token_ids(caption)])
+    start = row["input_ids"].shape[1] - 1
+    opt = torch.optim.Adam(engine.model.parameters(), lr=1e-2)
+    for _ in range(40):
+        logits = engine.model(**_append_tokens(row, ids), use_cache=False).logits[0, start:start + ids.shape[1]]
+        loss = torch.nn.functional.cross_entropy(logits.float(), ids[0])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    engine.model.eval()
+    (row_out,) = engine.generate([prompt], SamplingSpec(n=8, temperature=1.0, max_tokens=12, seed=3))
+    reused = 0
+    for c in row_out:
+        own = sampled_logprobs(engine, c.text, c.token_ids, c.logprobs)
+        if c.token_ids[-1] != engine.eos_id:
+            assert own is None  # truncated: its text scores with an eos the sample never drew
+        if own is not None:
+            reused += 1
+            assert torch.allclose(torch.tensor(own), torch.tensor(engine.score([prompt], [c.text])[0]), atol=1e-5)
+    assert reused >= 4
+
+
 def test_greedy_picks_the_argmax(llava, mixed):
     (row,) = llava.generate(mixed[:1], SamplingSpec(n=1, temperature=0.0, max_tokens=5))
     ids = row[0].token_ids

@@ -112,3 +112,19 @@ def test_killed_actor_is_replaced_and_nothing_is_lost(small, shapes_models, tmp_
     ids = _ids(out)
     assert len(ids) == 24 and len(set(ids)) == 24
     assert summary["instructions"] == 24
+
+
+def test_instruction_shards_are_read_one_block_each(ray_cluster, tmp_path):
+    """Blocks are what Ray Data pipelines: with one block for all shards the labeler could not
+    start before the policy had finished every instruction."""
+    import pyarrow as pa
+
+    from pipelines.collect import read_instruction_shards
+
+    files = []
+    for k in range(3):
+        files.append(str(tmp_path / f"shard-{k}.parquet"))
+        pq.write_table(pa.table({"id": [f"{k}-{i}" for i in range(5)], "shard": [k] * 5}), files[-1])
+    ds = read_instruction_shards(files)
+    per_block = [sorted(set(b["shard"])) for b in ds.iter_batches(batch_size=None, batch_format="pandas")]
+    assert sorted(per_block) == [[0], [1], [2]]

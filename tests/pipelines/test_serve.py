@@ -95,27 +95,28 @@ def reference_llava(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_app_end_to_end_with_openai_client(ray_cluster, tiny_llava, reference_llava, monkeypatch):
+def test_app_end_to_end_with_openai_client(ray_cluster, shapes_models, reference_llava, monkeypatch):
     import openai
     from ray import serve
 
     from pipelines.serve import build_app
 
+    policy = shapes_models["shapes-policy"]  # writes captions that end: the sampler's log-probs get reused
     monkeypatch.delenv("RLAIFV_API_KEY", raising=False)
     cfg = Config()
     cfg = dataclasses.replace(
         cfg, ray=dataclasses.replace(cfg.ray, address=None, num_cpus=2),
-        policy=dataclasses.replace(cfg.policy, model=str(tiny_llava), backend="hf", batch_size=8),
-        serve=ServeSection(api_key="test-key", default_n=2, max_n=4, max_tokens=12, beta=0.1))
+        policy=dataclasses.replace(cfg.policy, model=policy, backend="hf", batch_size=8),
+        serve=ServeSection(api_key="test-key", default_n=2, max_n=4, max_tokens=32, beta=0.1))
     port = _free_port()
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": port},
                     logging_config={"enable_access_log": False, "log_level": "WARNING"})
-        serve.run(build_app(cfg, str(tiny_llava), reference_llava), name="rlaifv", route_prefix="/")
+        serve.run(build_app(cfg, policy, reference_llava), name="rlaifv", route_prefix="/")
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="test-key", max_retries=0, timeout=60)
         messages = [{"role": "user", "content": [{"type": "text", "text": "Describe the image."},
                                                  {"type": "image_url", "image_url": {"url": _image_url()}}]}]
-        reply = client.chat.completions.create(model="rlaifv", messages=messages, n=3, max_tokens=8, seed=5)
+        reply = client.chat.completions.create(model="rlaifv", messages=messages, n=3, max_tokens=32, seed=5)
         assert reply.object == "chat.completion" and len(reply.choices) == 1
         ext = reply.model_extra["rlaifv"]
         assert ext["n"] == 3 and len(ext["candidates"]) == 3 and ext["seed"] == 5
@@ -124,9 +125,22 @@ def test_app_end_to_end_with_openai_client(ray_cluster, tiny_llava, reference_ll
         assert rewards[ext["chosen_index"]] == max(rewards)
         for c in ext["candidates"]:  # r = beta/T * (policy - reference), as served
             assert c["reward"] == pytest.approx(0.1 / c["tokens"] * (c["policy_logp"] - c["reference_logp"]))
+        # pi_theta comes from the sampler's own log-probs (no second forward): the same numbers
+        # as scoring the texts with both models offline
+        from rlaifv.engine.base import Prompt
+        from rlaifv.engine.hf import HFEngine
+
+        image = Image.open(io.BytesIO(base64.b64decode(_image_url().split(",", 1)[1]))).convert("RGB")
+        texts = [c["text"] for c in ext["candidates"]]
+        prompts = [Prompt("Describe the image.", image)] * len(texts)
+        # a finished sample is scored from the sampler's own log-probs (it re-tokenises exactly)
+        assert reply.choices[0].finish_reason == "stop"
+        for engine, key in ((HFEngine(policy), "policy_logp"), (HFEngine(reference_llava), "reference_logp")):
+            offline = [math.fsum(lp) for lp in engine.score(prompts, texts)]
+            assert [c[key] for c in ext["candidates"]] == pytest.approx(offline, abs=1e-4)
         assert reply.choices[0].message.content == ext["candidates"][ext["chosen_index"]]["text"]
-        assert reply.usage.completion_tokens >= 3 and reply.usage.prompt_tokens > 36
-        again = client.chat.completions.create(model="rlaifv", messages=messages, n=3, max_tokens=8, seed=5)
+        assert reply.usage.completion_tokens >= 3 and reply.usage.prompt_tokens > 16  # 16 image tokens + text
+        again = client.chat.completions.create(model="rlaifv", messages=messages, n=3, max_tokens=32, seed=5)
         assert [c["text"] for c in again.model_extra["rlaifv"]["candidates"]] == [c["text"] for c in ext["candidates"]]
 
         assert [m.id for m in client.models.list().data] == ["rlaifv"]
