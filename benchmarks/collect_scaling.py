@@ -7,7 +7,10 @@ local Ray cluster; a sampler records, every 0.5 s, the driver's RSS and the sum 
 every process of the cluster (GCS, raylet, Ray workers). Then, outside Ray and after the
 cluster is shut down, the same PolicyActor / LabelerActor classes run in this process on the
 first `--stage-size` instructions: their instructions/s is the ceiling the pipeline could
-reach if the other stages cost nothing. One tiny random LLaVA serves as policy and labeler
+reach if the other stages cost nothing. The stages alone run twice: with the threads each
+actor has in the pipeline (`--stage-threads`, default 1: a 0.5-CPU actor gets
+OMP_NUM_THREADS=1), the like-for-like ceiling, and with every core, the ceiling of this
+machine. One tiny random LLaVA serves as policy and labeler
 (random weights still write text: fine for throughput). Not part of the test suite.
 
     .venv/bin/python benchmarks/collect_scaling.py [--sizes 1000 10000] [--samples 8] \\
@@ -42,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--num-cpus", type=int, default=None, help="Ray CPUs (default: all cores)")
     ap.add_argument("--stage-size", type=int, default=None, help="instructions for the stage-alone run "
                                                                      "(default: the smallest size)")
+    ap.add_argument("--stage-threads", type=int, default=1,
+                    help="torch threads of the like-for-like stage-alone run (what each 0.5-CPU actor gets)")
     ap.add_argument("--model", help="policy and labeler model dir (default: a tiny random LLaVA, built here)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--interval", type=float, default=0.5, help="memory sampling period, s")
@@ -170,9 +175,17 @@ def main(argv: list[str] | None = None) -> int:
                 ray.shutdown()
             print(format_table([row], list(row)), flush=True)
             runs.append(row)
-        print(f"--- stages alone, outside Ray ({args.stage_size} instructions)", flush=True)
-        stages = run_stages_alone(cfg, model, args)
-        print(json.dumps(stages, indent=2), flush=True)
+        import torch
+
+        all_cores = torch.get_num_threads()
+        stages_by_threads = {}
+        for threads in dict.fromkeys([args.stage_threads, all_cores]):
+            torch.set_num_threads(threads)
+            print(f"--- stages alone, outside Ray ({args.stage_size} instructions, {threads} threads)", flush=True)
+            stages_by_threads[threads] = run_stages_alone(cfg, model, args)
+            print(json.dumps(stages_by_threads[threads], indent=2), flush=True)
+        torch.set_num_threads(all_cores)
+        stages, all_core_stages = stages_by_threads[args.stage_threads], stages_by_threads[all_cores]
     slowest = min(stages["policy_instructions_per_s"] or 0, stages["labeler_instructions_per_s"] or 0)
     slowest_name = "policy" if slowest == (stages["policy_instructions_per_s"] or 0) else "labeler"
     at_stage_size = next((r for r in runs if r["instructions"] == args.stage_size), runs[0])
@@ -182,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         "end_to_end/slowest_stage": ratio(at_stage_size["instructions_per_s"], slowest),
         "end_to_end/policy_stage": ratio(at_stage_size["instructions_per_s"], stages["policy_instructions_per_s"]),
         "steady_state/slowest_stage": ratio(at_stage_size["steady_instructions_per_s"], slowest),
+        "end_to_end_largest/slowest_stage": ratio(large["instructions_per_s"], slowest),
+        "steady_state_largest/slowest_stage": ratio(large["steady_instructions_per_s"], slowest),
+        "end_to_end/slowest_stage_all_cores": ratio(
+            at_stage_size["instructions_per_s"],
+            min(all_core_stages["policy_instructions_per_s"] or 0, all_core_stages["labeler_instructions_per_s"] or 0)),
         "cluster_peak_rss_large/small": ratio(large["peak_cluster_rss_mib"], small["peak_cluster_rss_mib"]),
         "driver_peak_rss_large/small": ratio(large["peak_driver_rss_mib"], small["peak_driver_rss_mib"]),
         "instructions_large/small": ratio(large["instructions"], small["instructions"]),
@@ -194,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     name = args.output_name or f"{NAME}_{args.backend}" + ("_quick" if args.quick else "")
     write_result(name, vars(args) | {"model": args.model or "tiny random LLaVA (64 px, patch 16), policy = labeler",
                                      "overrides": overrides(args)},
-                 {"collect": runs, "stages_alone": stages,
+                 {"collect": runs, "stages_alone": stages, "stages_alone_all_cores": all_core_stages,
+                  "stage_threads": {"like_for_like": args.stage_threads, "all_cores": all_cores},
                   "figures": figures, "wall_s": round(time.perf_counter() - started, 1)})
     return 0
 
