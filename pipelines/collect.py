@@ -63,8 +63,9 @@ def score_stage(batch: pd.DataFrame, *, repeat_as_rejected: bool, max_pairs: int
     return batch
 
 
-def _read_shard_files(batch: pd.DataFrame) -> pd.DataFrame:
-    return pd.concat([pq.read_table(path).to_pandas() for path in batch["path"]], ignore_index=True)
+def _read_shard_files(batch: pa.Table) -> pa.Table:
+    # Arrow in, Arrow out: list columns (objects) stay Arrow lists instead of pickled pandas objects
+    return pa.concat_tables([pq.read_table(path) for path in batch.column("path").to_pylist()])
 
 
 def read_instruction_shards(files: list[str]):
@@ -75,7 +76,7 @@ def read_instruction_shards(files: list[str]):
     import ray.data
 
     paths = ray.data.from_items([{"path": str(f)} for f in files], override_num_blocks=len(files))
-    return paths.map_batches(_read_shard_files, batch_size=1, batch_format="pandas", num_cpus=0.25)
+    return paths.map_batches(_read_shard_files, batch_size=1, batch_format="pyarrow", num_cpus=0.25)
 
 
 def build_dataset(cfg: Config, files: list[str], *, policy_model: str, labeler_model: str, seed: int):
