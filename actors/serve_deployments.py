@@ -25,7 +25,7 @@ from typing import Any, Sequence
 from ray import serve
 
 from actors.common import decode_image, engine_options, set_actor_threads
-from rlaifv.engine.base import is_scorable, sampled_logprobs
+from rlaifv.engine.base import is_scorable, logprobs_or_score, sampled_logprobs
 
 MAX_BATCH_REQUESTS = 8  # requests per engine call; each holds up to serve.max_n candidates
 BATCH_WAIT_S = 0.01
@@ -171,12 +171,8 @@ class RewardScorerDeployment:
                     slots.append((k, j))
                     known.append(sampled_logprobs(self.policy, text, extra.get("token_ids"), extra.get("logprobs")))
         if prompts:
-            policy_logps = list(known)
-            todo = [i for i, lp in enumerate(known) if lp is None]
-            if todo:
-                for i, lp in zip(todo, self.policy.score([prompts[i] for i in todo], [texts[i] for i in todo])):
-                    policy_logps[i] = lp
-            scores = candidate_scores(policy_logps, self.reference.score(prompts, texts), self.beta)
+            scores = candidate_scores(logprobs_or_score(self.policy, prompts, texts, known),
+                                      self.reference.score(prompts, texts), self.beta)
             for (k, j), score in zip(slots, scores):
                 out[k][j] = score
         return out

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from pipelines.commands import _prompts, iter_parquet_rows
-from rlaifv.engine.base import is_scorable, sampled_logprobs
+from rlaifv.engine.base import logprobs_or_score, sampled_logprobs
 from rlaifv.eval.best_of_n import SELECTORS, best_of_n_curve, hallucinated_mentions, self_reward
 
 DEFAULT_NS = (1, 2, 4, 8, 16, 32)
@@ -24,17 +24,6 @@ DEFAULT_NS = (1, 2, 4, 8, 16, 32)
 def default_ns(k: int) -> tuple[int, ...]:
     """The default N's that K candidates allow."""
     return tuple(n for n in DEFAULT_NS if n <= k)
-
-
-def _score_scorable(engine, prompts: list, texts: list[str]) -> list[list[float] | None]:
-    """Per-token log-probs of each text in one batch; None for a text the engine cannot
-    tokenise as an answer (the check the serving scorer uses)."""
-    keep = [i for i, t in enumerate(texts) if is_scorable(engine, t)]
-    scores = engine.score([prompts[i] for i in keep], [texts[i] for i in keep]) if keep else []
-    out: list[list[float] | None] = [None] * len(texts)
-    for i, logps in zip(keep, scores):
-        out[i] = logps
-    return out
 
 
 def sample_and_score(policy, reference, data: str, *, k: int, temperature: float, max_tokens: int, seed: int,
@@ -53,11 +42,9 @@ def sample_and_score(policy, reference, data: str, *, k: int, temperature: float
         flat_prompts = [p for p, comps in zip(prompts, outs) for _ in comps]
         flat = [c for comps in outs for c in comps]
         texts = [c.text for c in flat]
-        policy_logps = [sampled_logprobs(policy, c.text, c.token_ids, c.logprobs) for c in flat]
-        todo = [i for i, lp in enumerate(policy_logps) if lp is None]  # truncated or re-tokenised
-        for i, lp in zip(todo, _score_scorable(policy, [flat_prompts[i] for i in todo], [texts[i] for i in todo])):
-            policy_logps[i] = lp
-        ref_logps = _score_scorable(reference, flat_prompts, texts)
+        own = [sampled_logprobs(policy, c.text, c.token_ids, c.logprobs) for c in flat]
+        policy_logps = logprobs_or_score(policy, flat_prompts, texts, own)  # scores truncated/re-tokenised ones
+        ref_logps = logprobs_or_score(reference, flat_prompts, texts, [None] * len(texts))
         cands = []
         for text, pol, ref in zip(texts, policy_logps, ref_logps):
             scored = pol is not None and ref is not None  # unscorable by either -> reward -inf

@@ -107,6 +107,18 @@ def sampled_logprobs(engine: Engine, text: str, token_ids: Sequence[int] | None,
     return [float(x) for x in logprobs] if list(canonical) == list(token_ids) else None
 
 
+def logprobs_or_score(engine: Engine, prompts: Sequence[Prompt], texts: Sequence[str],
+                      known: Sequence[list[float] | None]) -> list[list[float] | None]:
+    """known[i] where given, else `engine.score` of (prompts[i], texts[i]) in one batched call;
+    None stays for a text the engine cannot tokenise as an answer (see `is_scorable`)."""
+    out = list(known)
+    todo = [i for i, lp in enumerate(out) if lp is None and is_scorable(engine, texts[i])]
+    if todo:
+        for i, lp in zip(todo, engine.score([prompts[i] for i in todo], [texts[i] for i in todo])):
+            out[i] = lp
+    return out
+
+
 _MASK64 = (1 << 64) - 1
 
 

@@ -32,3 +32,18 @@ def test_sampled_logprobs_are_reused_only_for_the_exact_tokens():
     assert sampled_logprobs(engine, "ok", [1, 2], [-0.5]) is None  # lengths disagree
     assert sampled_logprobs(engine, "ok", None, None) is None  # nothing sent: score it
     assert sampled_logprobs(engine, "a </s> b", [1, 2], [-0.5, -0.25]) is None
+
+
+def test_logprobs_or_score_scores_only_the_missing_scorable_rows():
+    from rlaifv.engine.base import logprobs_or_score
+
+    class _Scoring(_Tokenising):
+        calls = []
+
+        def score(self, prompts, texts):
+            self.calls.append(list(texts))
+            return [[-1.0, -1.0] for _ in texts]
+
+    engine = _Scoring()
+    out = logprobs_or_score(engine, ["p"] * 3, ["a", "b </s>", "c"], [[-0.5, -0.5], None, None])
+    assert out == [[-0.5, -0.5], None, [-1.0, -1.0]] and engine.calls == [["c"]]
