@@ -88,6 +88,7 @@ def _worker_loop(cfg: dict) -> None:
     ds_cfg = deepspeed_config(micro_batch_per_worker=per_worker, grad_accum=1, lr=job.lr,
                               weight_decay=job.weight_decay, total_steps=total, warmup_ratio=job.warmup_ratio,
                               zero_stage=job.zero_stage, dtype=job.dtype, on_gpu=job.use_gpu)
+    _skip_shm_comm_build()
     engine, _, _, scheduler = deepspeed.initialize(
         model=model, model_parameters=[p for p in model.parameters() if p.requires_grad], config=ds_cfg)
     device = engine.device
@@ -171,6 +172,17 @@ def _truncate_log(path: Path, keep_below: int) -> None:
         return
     lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= keep_below]
     path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def _skip_shm_comm_build() -> None:
+    """DeepSpeed's comm backend JIT-compiles its shared-memory all-reduce (deepspeed_shm_comm)
+    at initialize; only inference_all_reduce uses it, training never does. The compile took
+    ~50 s on a fresh machine, and a worker killed mid-compile leaves torch's lock file behind,
+    on which every later initialize waits forever (a CI run hung there). Marking the op
+    incompatible makes build_shm_op return None; training all-reduces through torch.distributed."""
+    import deepspeed.ops
+
+    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
 def fit(job: TrainJob, storage_path: str) -> dict:

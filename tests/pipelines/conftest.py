@@ -14,12 +14,19 @@ def ray_cluster(tmp_path_factory):
 
     from pipelines.cluster import worker_env
 
-    for k, v in worker_env(use_gpu=False).items():
+    env = dict(worker_env(use_gpu=False))
+    # a stale lock where torch would JIT-build DeepSpeed's shm all-reduce: a worker killed
+    # mid-compile leaves one, and every later deepspeed.initialize used to wait on it forever
+    # (a CI run hung so); training must not build that op at all (pipelines/train.py)
+    env["TORCH_EXTENSIONS_DIR"] = str(tmp_path_factory.mktemp("torch_extensions"))
+    (Path(env["TORCH_EXTENSIONS_DIR"]) / "deepspeed_shm_comm").mkdir()
+    (Path(env["TORCH_EXTENSIONS_DIR"]) / "deepspeed_shm_comm" / "lock").touch()
+    for k, v in env.items():
         os.environ.setdefault(k, v)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": worker_env(use_gpu=False)},
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": env},
              _temp_dir=str(tmp_path_factory.mktemp("ray")))
     from ray.data import DataContext
 

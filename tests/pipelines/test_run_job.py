@@ -59,6 +59,7 @@ def head_node(tmp_path, shapes_models):
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.timeout(1500)  # two real `ray job submit` runs of the loop
 def test_ray_job_submit_runs_the_loop_and_rerun_resumes(head_node, small, shapes_models, tmp_path):
     out = tmp_path / "run"
     env = {**head_node["env"], "RLAIFV_CACHE": os.environ["RLAIFV_CACHE"]}  # builtin models: cache hit

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -66,6 +68,9 @@ def test_dpo_on_two_deepspeed_workers_learns_the_pairs(shapes_models, ref_pairs,
     assert last["reward_margin"] > first["reward_margin"]
     assert (out / "model" / "config.json").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_12", "step_4", "step_8"]
+    # the ray_cluster fixture planted a stale JIT-build lock: initialize neither built nor waited
+    assert (Path(os.environ["TORCH_EXTENSIONS_DIR"]) / "deepspeed_shm_comm" / "lock").exists()
+    assert not list((Path(os.environ["TORCH_EXTENSIONS_DIR"]) / "deepspeed_shm_comm").glob("*.so"))
 
 
 def test_killed_worker_resumes_from_checkpoint_with_the_same_steps(shapes_models, ref_pairs, tmp_path):
