@@ -182,7 +182,9 @@ def _skip_shm_comm_build() -> None:
     incompatible makes build_shm_op return None; training all-reduces through torch.distributed."""
     import deepspeed.ops
 
-    deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    compatible = getattr(deepspeed.ops, "__compatible_ops__", None)  # checked by build_shm_op (0.19)
+    if isinstance(compatible, dict):
+        compatible["deepspeed_shm_comm"] = False
 
 
 def fit(job: TrainJob, storage_path: str) -> dict:
