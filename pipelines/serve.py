@@ -100,6 +100,7 @@ class BestOfNIngress:
         self.image_limits = ImageLimits(**settings["images"])
         self.api_key = settings.get("api_key") or resolve_api_key(None, os.environ)
         self.model_names = [settings.get("served_name", SERVED_NAME)]
+        self.selector = settings.get("selector", "self_reward")
         self.created = int(time.time())
 
     @api.get("/healthz")
@@ -131,7 +132,7 @@ class BestOfNIngress:
         scores = await self.scorer.score.remote(chat.question, image, texts, own)
         candidates = merge_candidates(sampled["candidates"], scores)
         return build_chat_response(chat, candidates, sampled["prompt_tokens"], f"chatcmpl-{uuid.uuid4().hex}",
-                                   int(time.time()), seed)
+                                   int(time.time()), seed, self.selector)
 
 
 # ---- configuration -> application ---------------------------------------------------------
@@ -217,7 +218,8 @@ def build_app(cfg: Config, model: str, reference: str, served_name: str = SERVED
         scorer_engine["extra"] = {"gpu_memory_utilization": 0.4}  # two vLLM engines share the replica's GPU
     settings = {"limits": vars(request_limits_from_serve(cfg.serve)),
                 "images": vars(image_limits_from_serve(cfg.serve)),
-                "api_key": api_key or resolve_api_key(cfg.serve.api_key, os.environ), "served_name": served_name}
+                "api_key": api_key or resolve_api_key(cfg.serve.api_key, os.environ), "served_name": served_name,
+                "selector": cfg.serve.selector}
     policy = PolicyDeployment.options(**opts["policy"]).bind(model, engine)
     scorer = RewardScorerDeployment.options(**opts["scorer"]).bind(model, reference, scorer_engine, cfg.serve.beta)
     return BestOfNIngress.options(**opts["ingress"]).bind(policy, scorer, settings)

@@ -143,6 +143,9 @@ class ServeSection:
     max_image_pixels: int = 2048 * 2048
     allow_remote_images: bool = False
     beta: float = 0.1
+    # which candidate the endpoint returns: the paper's length-normalised self-reward, or the
+    # aligned model's mean token log-prob (no reference; README: best-of-N, measured on ShapesWorld)
+    selector: Literal["self_reward", "policy_loglik"] = "self_reward"
     min_replicas: int = 1
     max_replicas: int = 1
     target_ongoing_requests: float = 4.0

@@ -260,12 +260,27 @@ class Candidate:
     # reward -inf (and NaN log-probs): the candidate could not be scored; it is never chosen unless all are
 
 
+SELECTORS = ("self_reward", "policy_loglik")
+
+
+def selection_score(candidate: Candidate, selector: str) -> float:
+    """Higher is better. self_reward: the candidate's reward; policy_loglik: the aligned model's
+    mean log-prob per scored token. -inf when the candidate could not be scored."""
+    if selector == "self_reward":
+        return candidate.reward
+    if selector == "policy_loglik":
+        if candidate.tokens <= 0 or not math.isfinite(candidate.policy_logp):
+            return -math.inf
+        return candidate.policy_logp / candidate.tokens
+    raise ValueError(f"unknown selector {selector!r}; choose from {SELECTORS}")
+
+
 def build_chat_response(request: ChatRequest, candidates: Sequence[Candidate], prompt_tokens: int,
-                        response_id: str, created: int, seed: int) -> dict:
-    """chat.completion body: the highest-reward candidate as the one choice (first on ties)."""
+                        response_id: str, created: int, seed: int, selector: str = "self_reward") -> dict:
+    """chat.completion body: the candidate the selector scores highest as the one choice (first on ties)."""
     if len(candidates) != request.n:
         raise ValueError(f"build_chat_response: {len(candidates)} candidates for n={request.n}")
-    chosen = best_of_n([c.reward for c in candidates])
+    chosen = best_of_n([selection_score(c, selector) for c in candidates])
     best = candidates[chosen]
     completion_tokens = sum(c.completion_tokens for c in candidates)
     return {
@@ -282,6 +297,7 @@ def build_chat_response(request: ChatRequest, candidates: Sequence[Candidate], p
             "candidates": [{"text": c.text, "reward": _finite(c.reward), "policy_logp": _finite(c.policy_logp),
                             "reference_logp": _finite(c.reference_logp), "tokens": c.tokens} for c in candidates],
             "chosen_index": chosen,
+            "selector": selector,
             "n": len(candidates),
             "seed": seed,
         },

@@ -28,9 +28,10 @@ def test_unknown_key_suggests_the_close_one():
 
 
 def test_wrong_types_and_choices_are_all_reported():
-    msg = _errors("train.lr=abc", "policy.backend=tgi", "run.rounds=2.5")
+    msg = _errors("train.lr=abc", "policy.backend=tgi", "run.rounds=2.5", "serve.selector=oracle")
     assert "train.lr: expected float, got str 'abc'" in msg
     assert "policy.backend: 'tgi' is not one of 'vllm', 'hf'" in msg
+    assert "serve.selector: 'oracle' is not one of 'self_reward', 'policy_loglik'" in msg
     assert "run.rounds: expected int" in msg
 
 

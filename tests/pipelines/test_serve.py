@@ -123,6 +123,7 @@ def test_app_end_to_end_with_openai_client(ray_cluster, shapes_models, reference
         rewards = [c["reward"] for c in ext["candidates"]]
         assert all(isinstance(r, float) and math.isfinite(r) for r in rewards)
         assert rewards[ext["chosen_index"]] == max(rewards)
+        assert ext["selector"] == "self_reward"  # the paper's reward unless serve.selector says otherwise
         for c in ext["candidates"]:  # r = beta/T * (policy - reference), as served
             assert c["reward"] == pytest.approx(0.1 / c["tokens"] * (c["policy_logp"] - c["reference_logp"]))
         # pi_theta comes from the sampler's own log-probs (no second forward): the same numbers

@@ -5,7 +5,7 @@ import pytest
 
 from actors.serve_deployments import candidate_scores, group_by_spec
 from pipelines.serve import merge_candidates
-from rlaifv.serving.openai_schema import Candidate, ChatRequest, build_chat_response
+from rlaifv.serving.openai_schema import Candidate, ChatRequest, build_chat_response, selection_score
 
 pytestmark = pytest.mark.cpu
 
@@ -42,6 +42,21 @@ def test_response_picks_the_highest_reward_first_on_ties():
     assert body["object"] == "chat.completion" and body["model"] == "rlaifv" and body["created"] == 7
     tie = [Candidate(t, 0.5, -1.0, -2.0, 2, 2, "stop") for t in "xyz"]
     assert build_chat_response(request(3), tie, 1, "i", 0, 0)["rlaifv"]["chosen_index"] == 0
+
+
+def test_policy_loglik_selector_picks_the_most_likely_answer_per_token():
+    # "a": reward 1.0 but mean log-prob -3; "b": reward 0.1, mean log-prob -0.5; "c" unscorable
+    cands = [Candidate("a", 1.0, -6.0, -8.0, 2, 2, "stop"), Candidate("b", 0.1, -2.0, -2.4, 4, 4, "stop"),
+             Candidate("c", -math.inf, math.nan, math.nan, 0, 3, "length")]
+    by_reward = build_chat_response(request(3), cands, 1, "i", 0, 0)
+    by_loglik = build_chat_response(request(3), cands, 1, "i", 0, 0, selector="policy_loglik")
+    assert (by_reward["rlaifv"]["chosen_index"], by_reward["rlaifv"]["selector"]) == (0, "self_reward")
+    assert (by_loglik["rlaifv"]["chosen_index"], by_loglik["rlaifv"]["selector"]) == (1, "policy_loglik")
+    assert by_loglik["choices"][0]["message"]["content"] == "b"
+    assert selection_score(cands[1], "policy_loglik") == pytest.approx(-0.5)
+    assert selection_score(cands[2], "policy_loglik") == -math.inf
+    with pytest.raises(ValueError, match="unknown selector 'oracle'"):
+        build_chat_response(request(3), cands, 1, "i", 0, 0, selector="oracle")
 
 
 def test_unscorable_candidate_is_never_chosen_and_reports_null():
