@@ -36,10 +36,26 @@ def init_ray(cfg: Config):
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # private local cluster, loopback only
+        runtime_env["worker_process_setup_hook"] = "pipelines.cluster.quiet_dashboardless_worker"
         ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, runtime_env=runtime_env,
                  _temp_dir=tempfile.mkdtemp(prefix="rlaifv-ray-"))
     _quiet_data_context()
     return ray
+
+
+# Ray Train's PlacementGroupCleaner asks the State API (served by the dashboard) every second
+# whether the train controller lives; without a dashboard each ask fails with a warning, ~900
+# lines in one `rlaifv run`. Its only job, removing a dead controller's placement group, is moot
+# on a private cluster that ends with the run.
+DASHBOARDLESS_NOISE = ("ray.train.v2._internal.execution.controller.placement_group_cleaner",)
+
+
+def quiet_dashboardless_worker() -> None:
+    """worker_process_setup_hook of the private local cluster (no dashboard)."""
+    import logging
+
+    for name in DASHBOARDLESS_NOISE:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _quiet_data_context() -> None:
