@@ -131,6 +131,9 @@ class EvalSection:
     best_of_n_k: int = 0
 
 
+SERVE_SELECTORS = ("self_reward", "policy_loglik")  # rlaifv.serving.openai_schema.selection_score
+
+
 @dataclass
 class ServeSection:
     host: str = "127.0.0.1"
@@ -145,7 +148,7 @@ class ServeSection:
     beta: float = 0.1
     # which candidate the endpoint returns: the paper's length-normalised self-reward, or the
     # aligned model's mean token log-prob (no reference; README: best-of-N, measured on ShapesWorld)
-    selector: Literal["self_reward", "policy_loglik"] = "self_reward"
+    selector: Literal[SERVE_SELECTORS] = "self_reward"
     min_replicas: int = 1
     max_replicas: int = 1
     target_ongoing_requests: float = 4.0

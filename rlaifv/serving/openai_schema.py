@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from rlaifv.config.schema import SERVE_SELECTORS
 from rlaifv.reward import best_of_n
 
 DEFAULT_TEMPERATURE = 0.7
@@ -260,9 +261,6 @@ class Candidate:
     # reward -inf (and NaN log-probs): the candidate could not be scored; it is never chosen unless all are
 
 
-SELECTORS = ("self_reward", "policy_loglik")
-
-
 def selection_score(candidate: Candidate, selector: str) -> float:
     """Higher is better. self_reward: the candidate's reward; policy_loglik: the aligned model's
     mean log-prob per scored token. -inf when the candidate could not be scored."""
@@ -272,7 +270,7 @@ def selection_score(candidate: Candidate, selector: str) -> float:
         if candidate.tokens <= 0 or not math.isfinite(candidate.policy_logp):
             return -math.inf
         return candidate.policy_logp / candidate.tokens
-    raise ValueError(f"unknown selector {selector!r}; choose from {SELECTORS}")
+    raise ValueError(f"unknown selector {selector!r}; choose from {SERVE_SELECTORS}")
 
 
 def build_chat_response(request: ChatRequest, candidates: Sequence[Candidate], prompt_tokens: int,

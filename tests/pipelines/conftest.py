@@ -23,6 +23,7 @@ def ray_cluster(tmp_path_factory):
     (Path(env["TORCH_EXTENSIONS_DIR"]) / "deepspeed_shm_comm" / "lock").touch()
     for k, v in env.items():
         os.environ.setdefault(k, v)
+    os.environ["TORCH_EXTENSIONS_DIR"] = env["TORCH_EXTENSIONS_DIR"]  # tests read the planted lock from here
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if ray.is_initialized():
         ray.shutdown()
