@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -84,6 +85,9 @@ def _build(base, raw: Any, prefix: str, errors: list[str]):
 _INVALID = object()
 
 
+_FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(tp, value: Any, key: str, errors: list[str]):
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -105,6 +109,9 @@ def _coerce(tp, value: Any, key: str, errors: list[str]):
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        # YAML 1.1 reads "5e-7" (no dot) as a string; users write lrs that way
+        if isinstance(value, str) and _FLOAT_LITERAL.fullmatch(value.strip()):
             return float(value)
     elif tp is str:
         if isinstance(value, str):

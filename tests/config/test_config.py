@@ -22,6 +22,12 @@ def test_defaults_and_overrides():
     assert cfg.collect.instructions is None
 
 
+def test_exponent_floats_without_a_dot_are_floats():
+    # YAML 1.1 (PyYAML) reads 1e-5 as a string; an lr written that way must still load
+    cfg = load_config(None, ["train.lr=1e-5", "train.beta=5E-1"])
+    assert cfg.train.lr == 1e-5 and cfg.train.beta == 0.5
+
+
 def test_unknown_key_suggests_the_close_one():
     msg = _errors("train.bta=1")
     assert "train.bta: unknown key (did you mean 'beta'?)" in msg
