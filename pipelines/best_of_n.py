@@ -114,21 +114,23 @@ def write_outputs(result: dict, output_dir: str) -> Path:
 
 
 def plot_best_of_n(curve: dict, path: str | Path) -> Path:
-    """Response-level and strict hallucination rate against N (log2 axis), a line per selector."""
+    """Hallucination (response-level, strict) and coverage against N (log2 axis), a line per
+    selector; the controls (shortest, oracle) dashed. Coverage shows a pick that says less."""
     from rlaifv.report.plots import _grid, _save
 
     panels = (("hallucination_rate", "response-level hallucination"),
-              ("strict_hallucination_rate", "strict (hallucinated or repeated)"))
-    fig, axes = _grid(len(panels), 2, (4.6, 3.4))
+              ("strict_hallucination_rate", "strict (hallucinated or repeated)"),
+              ("coverage", "coverage (present objects named)"))
+    fig, axes = _grid(len(panels), 3, (4.6, 3.4))
     for ax, (key, title) in zip(axes, panels):
         for selector, by_n in curve.items():
             ns = sorted(by_n)
             ax.plot(ns, [by_n[n][key] * 100 for n in ns], marker="o", label=selector,
-                    linestyle="--" if selector == "oracle" else "-")
+                    linestyle="--" if selector in ("shortest", "oracle") else "-")
         ax.set_xscale("log", base=2)
         ax.set_xticks(ns, [str(n) for n in ns])
         ax.set_xlabel("N (candidates per prompt)")
-        ax.set_ylabel("% of responses mentioning objects")
+        ax.set_ylabel("% of present objects" if key == "coverage" else "% of responses mentioning objects")
         ax.set_ylim(0, 100)
         ax.set_title(title)
         ax.grid(alpha=0.3)

@@ -11,6 +11,8 @@ Selectors:
 - self_reward_sum: beta * sum(policy - ref), the plain DPO implicit reward (favours short answers);
 - policy_loglik: mean policy token log-prob (the policy's own confidence, no reference);
 - first: candidate 0, i.e. plain sampling (the best-of-1 baseline at every N);
+- shortest: fewest words, a length-only control: a selector that does not beat it may be
+  lowering hallucination only by saying less (in ShapesWorld a hallucination is an extra object);
 - oracle: fewest hallucinated mentions by the ground truth (an upper bound on any selector).
 Ties go to the earliest candidate, so every selector at N=1 picks candidate 0.
 """
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from rlaifv.reward import best_of_n, length_normalized_reward, summed_reward
 from rlaifv.world.metrics import judge_response, response_metrics
 
-SELECTORS = ("self_reward", "self_reward_sum", "policy_loglik", "first", "oracle")
+SELECTORS = ("self_reward", "self_reward_sum", "policy_loglik", "first", "shortest", "oracle")
 
 
 def hallucinated_mentions(text: str, objects: Sequence[str]) -> int:
@@ -62,6 +64,7 @@ _SCORERS: dict[str, Callable[[Mapping, float], float]] = {
     "self_reward_sum": self_reward_sum,
     "policy_loglik": policy_loglik,
     "first": lambda record, beta: 0.0,  # all tie -> candidate 0
+    "shortest": lambda record, beta: -float(len(record["text"].split())),
 }
 
 

@@ -46,6 +46,12 @@ def test_policy_loglik_ignores_the_reference_and_first_is_candidate_0():
     assert picks("first") == 0
 
 
+def test_shortest_is_the_length_only_control():
+    assert picks("shortest") == 2  # fewest words, whatever the log-probs say
+    same = [cand("A red circle.", [], []), cand("A blue star.", [], [])]
+    assert picks("shortest", same) == 0  # ties go to the first
+
+
 def test_oracle_uses_the_ground_truth():
     assert [hallucinated_mentions(c["text"], TRUTH) for c in CANDIDATES] == [1, 0, 0]
     assert picks("oracle") == 1  # ties (1 and 2) go to the first
