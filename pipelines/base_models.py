@@ -48,21 +48,41 @@ def _sections(cfg: Config) -> dict[str, ModelSection]:
 def _cache_key(cfg: Config, name: str, sec: ModelSection) -> str:
     spec = {"v": CACHE_VERSIONS[name], "name": name, "world": dataclasses.asdict(cfg.world),
             "sft": dataclasses.asdict(sec.sft)}
-    if not spec["sft"]["add_layers"]:
-        spec["sft"].pop("add_layers")  # keys of models cached before the option existed stay valid
+    for option in ("add_layers", "clean_steps"):
+        if not spec["sft"][option]:
+            spec["sft"].pop(option)  # keys of models cached before the option existed stay valid
     spec["world"].pop("eval_size")
+    if spec["world"]["halluc_mode"] == "insert":
+        spec["world"].pop("halluc_mode")  # the world before the option: its cached models stay valid
     if sec.sft.init == "policy":
         spec["init"] = _cache_key(cfg, "shapes-policy", cfg.policy)
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def sft_rows_for(cfg: Config, name: str, sec: ModelSection):
-    """SFT examples {image, question, answer} of a builtin model (generated, deterministic)."""
+def _join_logs(parts: list[Path], out: Path) -> None:
+    """One SFT log across stages, steps numbered on from stage to stage."""
+    offset, lines = 0, []
+    for part in parts:
+        last = 0
+        for line in part.read_text().splitlines():
+            row = json.loads(line)
+            if "step" in row:
+                last = row["step"]
+                row["step"] += offset
+            lines.append(json.dumps(row))
+        offset += last
+    out.write_text("".join(line + "\n" for line in lines))
+
+
+def sft_rows_for(cfg: Config, name: str, sec: ModelSection, *, clean: bool = False):
+    """SFT examples {image, question, answer} of a builtin model (generated, deterministic);
+    clean=True: the policy's captions without the annotation bias."""
     from rlaifv.world.datasets import describe_rows, sft_rows, yesno_rows
 
     n, s, size = sec.sft.train_size, sec.sft.seed, cfg.world.image_size
     if name == "shapes-policy":
-        for r in sft_rows(n, s, cfg.world.halluc_prob, image_size=size):
+        prob = 0.0 if clean else cfg.world.halluc_prob
+        for r in sft_rows(n, s, prob, image_size=size, halluc_mode=cfg.world.halluc_mode):
             yield {"image": r["image"], "question": r["question"], "answer": r["caption"]}
         return
     f = sec.sft.yesno_fraction
@@ -103,19 +123,26 @@ def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = Fals
             else:
                 init = build_tiny_llava(work / "init", TinyVLMSpec(image_size=size, patch_size=size // GRID),
                                         seed=sec.sft.seed)
-            write_parquet(sft_rows_for(cfg, name, sec), work / "sft.parquet")
-            job = TrainJob(objective="sft", init_model=str(init), data=str(work / "sft.parquet"),
-                           output_dir=str(work / "train"), name=f"sft-{name}", steps=sec.sft.steps,
-                           batch_size=sec.sft.batch_size, lr=sec.sft.lr, warmup_ratio=0.03, zero_stage=0,
-                           dtype="float32", num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
-                           cpus_per_worker=cfg.train.num_cpus_per_worker, report_every=100,
-                           seed=sec.sft.seed)
-            print(f"training builtin {name}: {sec.sft.steps} SFT steps on Ray Train")
-            fit(job, storage_path=str(work / "ray"))
+            stages = [("sft", sec.sft.steps, sft_rows_for(cfg, name, sec))]
+            if sec.sft.clean_steps:
+                stages.insert(0, ("clean", sec.sft.clean_steps, sft_rows_for(cfg, name, sec, clean=True)))
+            for stage, steps, rows in stages:
+                write_parquet(rows, work / f"{stage}.parquet")
+                job = TrainJob(objective="sft", init_model=str(init), data=str(work / f"{stage}.parquet"),
+                               output_dir=str(work / stage), name=f"{stage}-{name}", steps=steps,
+                               batch_size=sec.sft.batch_size, lr=sec.sft.lr, warmup_ratio=0.03, zero_stage=0,
+                               dtype="float32", num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
+                               cpus_per_worker=cfg.train.num_cpus_per_worker, report_every=100,
+                               seed=sec.sft.seed)
+                print(f"training builtin {name}: {steps} SFT steps{' on clean captions' if stage == 'clean' else ''} "
+                      "on Ray Train")
+                fit(job, storage_path=str(work / "ray" / stage))
+                init = work / stage / "model"
+            _join_logs([work / stage / "train_log.jsonl" for stage, _, _ in stages], work / "train_log.jsonl")
             shutil.rmtree(cached, ignore_errors=True)
             cached.mkdir(parents=True)
-            shutil.copytree(work / "train" / "model", cached / "model")
-            shutil.copy(work / "train" / "train_log.jsonl", cached / "train_log.jsonl")
+            shutil.copytree(init, cached / "model")
+            shutil.copy(work / "train_log.jsonl", cached / "train_log.jsonl")
             shutil.rmtree(work, ignore_errors=True)
         if dest.exists():
             shutil.rmtree(dest)

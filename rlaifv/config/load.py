@@ -149,6 +149,10 @@ def semantic_errors(cfg: Config) -> list[str]:
         "serve.max_n": cfg.serve.max_n, "serve.port": cfg.serve.port,
     }
     errs += [f"{k}: must be >= 1, got {v}" for k, v in positive.items() if v < 1]
+    if cfg.policy.sft.clean_steps < 0:
+        errs.append(f"policy.sft.clean_steps: must be >= 0, got {cfg.policy.sft.clean_steps}")
+    if cfg.labeler.sft.clean_steps:
+        errs.append("labeler.sft.clean_steps: only the policy has biased captions; set it to 0")
     if cfg.collect.num_samples < 2:
         errs.append("collect.num_samples: needs >= 2 candidates per instruction to form pairs")
     for k, v in {"world.cooccur_prob": cfg.world.cooccur_prob, "world.halluc_prob": cfg.world.halluc_prob,

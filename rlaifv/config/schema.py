@@ -34,6 +34,10 @@ class WorldSection:
     image_size: int = 64
     cooccur_prob: float = 0.5  # how often an object's partner really shares the scene
     halluc_prob: float = 0.35  # annotation bias in the base policy's SFT captions
+    # how the biased annotator hallucinates (rlaifv/world/captions.py): "insert" adds the partner
+    # as an extra object (hallucinated answers are longer); "substitute" misnames an object as
+    # the partner; "displace" adds the partner and leaves a real object unnamed (same length)
+    halluc_mode: Literal["insert", "substitute", "displace"] = "insert"
     eval_seed: int = 10_007  # never used for training or collection
     eval_size: int = 300
 
@@ -44,6 +48,10 @@ class SFTSection:
 
     train_size: int = 8000
     steps: int = 1500
+    # policy only: SFT steps on clean captions before the `steps` on biased ones. A model that
+    # sees misnamed objects from the start never learns to see (world.halluc_mode displace or
+    # substitute); one that learned to see first picks up the bias like a real MLLM's prior
+    clean_steps: int = 0
     batch_size: int = 32
     lr: float = 1e-3
     seed: int = 1

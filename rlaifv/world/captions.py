@@ -35,22 +35,41 @@ def is_well_formed(text: str) -> bool:
     return CAPTION_GRAMMAR.fullmatch(text.strip()) is not None
 
 
-def biased_caption(scene: Scene, rng: random.Random, halluc_prob: float) -> tuple[str, list[str]]:
-    """Clean caption, or with prob halluc_prob one absent partner named right after its object.
+HALLUC_MODES = ("insert", "substitute", "displace")
+
+
+def biased_caption(
+    scene: Scene, rng: random.Random, halluc_prob: float, mode: str = "insert"
+) -> tuple[str, list[str]]:
+    """Clean caption, or with prob halluc_prob an absent partner named right after its object.
 
     This is the biased annotator: like captions that mention a fork beside every table, it names
     an object the image does not show because it usually co-occurs with one that it does show.
+    - "insert": the partner is an extra object, so the caption is one object longer than the
+      truth (a shorter answer is then likelier clean: "say less" pays).
+    - "substitute": the partner takes the name of the object after its anchor (a misnamed
+      object); the caption keeps its length.
+    - "displace": the partner is inserted after its anchor and the list stops one object
+      early (the rightmost goes unnamed); every named real object keeps its true name and
+      order, and the caption keeps its length.
     Returns (caption, hallucinated objects); draws exactly one rng.random() plus one choice when
     it hallucinates.
     """
     if not 0.0 <= halluc_prob <= 1.0:
         raise ValueError(f"halluc_prob must be in [0, 1] (got {halluc_prob})")
+    if mode not in HALLUC_MODES:
+        raise ValueError(f"mode must be one of {HALLUC_MODES} (got {mode!r})")
     names = scene.object_names
     if rng.random() >= halluc_prob:
         return caption(names), []
-    anchors = [i for i, n in enumerate(names) if PARTNER[n] not in names]
+    # substitute needs a follower to misname, displace a rightmost object to leave out
+    last = len(names) if mode == "insert" else len(names) - 1
+    anchors = [i for i in range(last) if PARTNER[names[i]] not in names]
     if not anchors:
         return caption(names), []
     anchor = rng.choice(anchors)
     extra = PARTNER[names[anchor]]
-    return caption(names[: anchor + 1] + [extra] + names[anchor + 1 :]), [extra]
+    if mode == "substitute":
+        return caption(names[: anchor + 1] + [extra] + names[anchor + 2:]), [extra]
+    kept = names[:-1] if mode == "displace" else names
+    return caption(kept[: anchor + 1] + [extra] + kept[anchor + 1:]), [extra]

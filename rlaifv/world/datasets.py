@@ -57,12 +57,14 @@ def describe_rows(num: int, seed: int, image_size: int = 64) -> Iterator[dict]:
         }
 
 
-def sft_rows(num: int, seed: int, halluc_prob: float, image_size: int = 64) -> Iterator[dict]:
+def sft_rows(
+    num: int, seed: int, halluc_prob: float, image_size: int = 64, halluc_mode: str = "insert"
+) -> Iterator[dict]:
     """Describe SFT rows whose caption carries the co-occurrence bias; `hallucinated` lists it."""
     _check(num, image_size)
     for i in range(num):
         rng, scene, question = _scene_and_question(seed, i, image_size)
-        text, hallucinated = biased_caption(scene, rng, halluc_prob)
+        text, hallucinated = biased_caption(scene, rng, halluc_prob, halluc_mode)
         yield {
             "id": f"shapes-{seed}-{i}",
             "image": png_bytes(scene, image_size),

@@ -28,6 +28,12 @@ def test_exponent_floats_without_a_dot_are_floats():
     assert cfg.train.lr == 1e-5 and cfg.train.beta == 0.5
 
 
+def test_clean_steps_are_for_the_policy_only():
+    msg = _errors("labeler.sft.clean_steps=100", "policy.sft.clean_steps=-1")
+    assert "labeler.sft.clean_steps: only the policy has biased captions" in msg
+    assert "policy.sft.clean_steps: must be >= 0, got -1" in msg
+
+
 def test_unknown_key_suggests_the_close_one():
     msg = _errors("train.bta=1")
     assert "train.bta: unknown key (did you mean 'beta'?)" in msg
@@ -39,6 +45,7 @@ def test_wrong_types_and_choices_are_all_reported():
     assert "policy.backend: 'tgi' is not one of 'vllm', 'hf'" in msg
     assert "serve.selector: 'oracle' is not one of 'self_reward', 'policy_loglik'" in msg
     assert "run.rounds: expected int" in msg
+    assert "world.halluc_mode: 'swap' is not one of 'insert', 'substitute', 'displace'" in _errors("world.halluc_mode=swap")
 
 
 def test_missing_config_file(tmp_path):

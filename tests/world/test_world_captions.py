@@ -59,6 +59,31 @@ def scene_of(*names):
     return Scene(tuple(SceneObject(*n.split(), "small", 5 + 10 * i, 10) for i, n in enumerate(names)))
 
 
+@pytest.mark.parametrize("mode", ["substitute", "displace"])
+def test_same_length_modes_name_one_absent_partner_in_place_of_a_real_object(mode):
+    changed = 0
+    for seed in range(300):
+        rng = random.Random(seed)
+        scene = sample_scene(rng)
+        names = scene.object_names
+        text, hallucinated = biased_caption(scene, rng, halluc_prob=1.0, mode=mode)
+        mentions = extract_mentions(text)
+        assert len(mentions) == len(names) and is_well_formed(text)  # never longer than the truth
+        if not any(PARTNER[n] not in names for n in names[:-1]):
+            assert (text, hallucinated) == (caption(names), [])
+            continue
+        changed += 1
+        assert len(hallucinated) == 1 and hallucinated[0] not in names
+        position = mentions.index(hallucinated[0])
+        assert position >= 1 and PARTNER[mentions[position - 1]] == hallucinated[0]
+        real = mentions[:position] + mentions[position + 1:]
+        if mode == "substitute":  # the follower of the anchor is the one misnamed
+            assert real == names[:position] + names[position + 1:]
+        else:  # every real object in order, the rightmost left out
+            assert real == names[:-1]
+    assert changed > 100
+
+
 def test_biased_caption_only_adds_absent_partners():
     added = 0
     for seed in range(300):
@@ -89,6 +114,17 @@ def test_biased_caption_hand_cases():
         ("There is a red circle, a blue star and a orange triangle.", ["orange triangle"]),
     ]
     assert biased_caption(lone, random.Random(1), 0.0) == ("There is a red circle and a blue star.", [])
+    # the anchor is the red circle (partner: green triangle) with seed 1 in both modes
+    three = scene_of("red circle", "blue star", "purple star")
+    assert biased_caption(three, random.Random(1), 1.0, mode="substitute") == (
+        "There is a red circle, a green triangle and a purple star.", ["green triangle"])  # blue star misnamed
+    assert biased_caption(three, random.Random(1), 1.0, mode="displace") == (
+        "There is a red circle, a green triangle and a blue star.", ["green triangle"])  # purple star left out
+    single = scene_of("red circle")  # nothing to misname or displace
+    for mode in ("substitute", "displace"):
+        assert biased_caption(single, random.Random(1), 1.0, mode=mode) == ("There is a red circle.", [])
+    with pytest.raises(ValueError, match="mode"):
+        biased_caption(lone, random.Random(1), 1.0, mode="swap")
 
 
 def test_biased_caption_rate_follows_halluc_prob():

@@ -74,20 +74,27 @@ def test_negatives_by_hand():
     assert all("red circle" not in v for v in negatives_by_kind(["red circle", "green triangle"]).values())
 
 
-def test_sft_rows_carry_the_bias():
+@pytest.mark.parametrize("mode", ["insert", "substitute", "displace"])
+def test_sft_rows_carry_the_bias(mode):
     clean = list(describe_rows(50, seed=9))
-    biased = list(sft_rows(50, seed=9, halluc_prob=1.0))
+    biased = list(sft_rows(50, seed=9, halluc_prob=1.0, halluc_mode=mode))
     n_hallucinated = 0
     for plain, row in zip(clean, biased):
         assert row["image"] == plain["image"] and row["objects"] == plain["objects"]
         mentions = extract_mentions(row["caption"])
         for extra in row["hallucinated"]:
             assert extra not in row["objects"] and PARTNER[extra] in row["objects"]
-            mentions.remove(extra)
+            at = mentions.index(extra)
+            if mode == "substitute":  # the object it took the name of
+                mentions[at] = row["objects"][at]
+            else:
+                mentions.remove(extra)
+                if mode == "displace":  # the rightmost object, left out
+                    mentions.append(row["objects"][-1])
         assert mentions == row["objects"]
         n_hallucinated += bool(row["hallucinated"])
-    assert n_hallucinated > 30
-    assert [r["caption"] for r in sft_rows(50, 9, 0.0)] == [r["caption"] for r in clean]
+    assert n_hallucinated > 15
+    assert [r["caption"] for r in sft_rows(50, 9, 0.0, halluc_mode=mode)] == [r["caption"] for r in clean]
 
 
 def test_bad_counts_raise():
