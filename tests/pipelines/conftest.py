@@ -59,7 +59,9 @@ def shapes_models(ray_cluster, tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes_models")
     # a developer may point RLAIFV_TEST_CACHE at a directory to reuse the trained models across sessions
     os.environ["RLAIFV_CACHE"] = os.environ.get("RLAIFV_TEST_CACHE") or str(root / "cache")
-    cfg = load_config(CONFIG, SMALL + ["policy.sft.clean_steps=60", "policy.sft.steps=120", "policy.sft.train_size=1000",
-                                     "labeler.sft.steps=60", "labeler.sft.train_size=500"])
+    # clean_steps: the policy's two-stage SFT path runs for real (clean captions, then biased)
+    cfg = load_config(CONFIG, SMALL + ["policy.sft.clean_steps=60", "policy.sft.steps=120",
+                                     "policy.sft.train_size=1000", "labeler.sft.steps=60",
+                                     "labeler.sft.train_size=500"])
     paths = ensure_base_models(cfg, root / "run")
     return {"run_dir": root / "run", **paths}

@@ -29,7 +29,8 @@ def _run_args(out: Path, small: list[str]) -> list[str]:
     return ["run", "--config", str(ROOT / "configs" / "shapes.yaml"), "--output", str(out), *small,
             "run.rounds=1", "collect.num_instructions=32", "collect.shard_size=16", "train.batch_size=4",
             "collect.require_clean_chosen=false", "collect.require_well_formed=false",
-            "policy.sft.clean_steps=60", "policy.sft.steps=120", "policy.sft.train_size=1000", "labeler.sft.steps=60", "labeler.sft.train_size=500",
+            "policy.sft.clean_steps=60", "policy.sft.steps=120", "policy.sft.train_size=1000",
+            "labeler.sft.steps=60", "labeler.sft.train_size=500",
             "eval.best_of_n_k=2"]
 
 
