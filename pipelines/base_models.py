@@ -48,7 +48,7 @@ def _sections(cfg: Config) -> dict[str, ModelSection]:
 def _cache_key(cfg: Config, name: str, sec: ModelSection) -> str:
     spec = {"v": CACHE_VERSIONS[name], "name": name, "world": dataclasses.asdict(cfg.world),
             "sft": dataclasses.asdict(sec.sft)}
-    for option in ("add_layers", "clean_steps"):
+    for option in ("add_layers", "clean_steps", "insert_steps"):
         if not spec["sft"][option]:
             spec["sft"].pop(option)  # keys of models cached before the option existed stay valid
     spec["world"].pop("eval_size")
@@ -74,15 +74,17 @@ def _join_logs(parts: list[Path], out: Path) -> None:
     out.write_text("".join(line + "\n" for line in lines))
 
 
-def sft_rows_for(cfg: Config, name: str, sec: ModelSection, *, clean: bool = False):
-    """SFT examples {image, question, answer} of a builtin model (generated, deterministic);
-    clean=True: the policy's captions without the annotation bias."""
+def sft_rows_for(cfg: Config, name: str, sec: ModelSection, *, stage: str = "sft"):
+    """SFT examples {image, question, answer} of a builtin model (generated, deterministic).
+    The policy's stages: "clean" captions without the annotation bias, "insert" ones biased the
+    insert world's way, "sft" biased the way world.halluc_mode says."""
     from rlaifv.world.datasets import describe_rows, sft_rows, yesno_rows
 
     n, s, size = sec.sft.train_size, sec.sft.seed, cfg.world.image_size
     if name == "shapes-policy":
-        prob = 0.0 if clean else cfg.world.halluc_prob
-        for r in sft_rows(n, s, prob, image_size=size, halluc_mode=cfg.world.halluc_mode):
+        prob = 0.0 if stage == "clean" else cfg.world.halluc_prob
+        mode = "insert" if stage == "insert" else cfg.world.halluc_mode
+        for r in sft_rows(n, s, prob, image_size=size, halluc_mode=mode):
             yield {"image": r["image"], "question": r["question"], "answer": r["caption"]}
         return
     f = sec.sft.yesno_fraction
@@ -123,9 +125,9 @@ def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = Fals
             else:
                 init = build_tiny_llava(work / "init", TinyVLMSpec(image_size=size, patch_size=size // GRID),
                                         seed=sec.sft.seed)
-            stages = [("sft", sec.sft.steps, sft_rows_for(cfg, name, sec))]
-            if sec.sft.clean_steps:
-                stages.insert(0, ("clean", sec.sft.clean_steps, sft_rows_for(cfg, name, sec, clean=True)))
+            stages = [(stage, steps, sft_rows_for(cfg, name, sec, stage=stage))
+                      for stage, steps in (("clean", sec.sft.clean_steps), ("insert", sec.sft.insert_steps),
+                                           ("sft", sec.sft.steps)) if steps]
             for stage, steps, rows in stages:
                 write_parquet(rows, work / f"{stage}.parquet")
                 job = TrainJob(objective="sft", init_model=str(init), data=str(work / f"{stage}.parquet"),
@@ -134,8 +136,8 @@ def ensure_base_models(cfg: Config, run_dir: str | Path, *, retrain: bool = Fals
                                dtype="float32", num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                cpus_per_worker=cfg.train.num_cpus_per_worker, report_every=100,
                                seed=sec.sft.seed)
-                print(f"training builtin {name}: {steps} SFT steps{' on clean captions' if stage == 'clean' else ''} "
-                      "on Ray Train")
+                on = {"clean": " on clean captions", "insert": " on insert-world captions"}.get(stage, "")
+                print(f"training builtin {name}: {steps} SFT steps{on} on Ray Train")
                 fit(job, storage_path=str(work / "ray" / stage))
                 init = work / stage / "model"
             _join_logs([work / stage / "train_log.jsonl" for stage, _, _ in stages], work / "train_log.jsonl")

@@ -147,12 +147,16 @@ def semantic_errors(cfg: Config) -> list[str]:
         "world.image_size": cfg.world.image_size, "world.eval_size": cfg.world.eval_size,
         "policy.num_actors": cfg.policy.num_actors, "labeler.num_actors": cfg.labeler.num_actors,
         "serve.max_n": cfg.serve.max_n, "serve.port": cfg.serve.port,
+        "policy.sft.steps": cfg.policy.sft.steps, "labeler.sft.steps": cfg.labeler.sft.steps,
     }
     errs += [f"{k}: must be >= 1, got {v}" for k, v in positive.items() if v < 1]
-    if cfg.policy.sft.clean_steps < 0:
-        errs.append(f"policy.sft.clean_steps: must be >= 0, got {cfg.policy.sft.clean_steps}")
-    if cfg.labeler.sft.clean_steps:
-        errs.append("labeler.sft.clean_steps: only the policy has biased captions; set it to 0")
+    for stage in ("clean_steps", "insert_steps"):
+        if getattr(cfg.policy.sft, stage) < 0:
+            errs.append(f"policy.sft.{stage}: must be >= 0, got {getattr(cfg.policy.sft, stage)}")
+        if getattr(cfg.labeler.sft, stage):
+            errs.append(f"labeler.sft.{stage}: only the policy has biased captions; set it to 0")
+    if cfg.policy.sft.insert_steps and cfg.world.halluc_mode == "insert":
+        errs.append("policy.sft.insert_steps: world.halluc_mode is insert already; add them to policy.sft.steps")
     if cfg.collect.num_samples < 2:
         errs.append("collect.num_samples: needs >= 2 candidates per instruction to form pairs")
     for k, v in {"world.cooccur_prob": cfg.world.cooccur_prob, "world.halluc_prob": cfg.world.halluc_prob,

@@ -52,6 +52,11 @@ class SFTSection:
     # sees misnamed objects from the start never learns to see (world.halluc_mode displace or
     # substitute); one that learned to see first picks up the bias like a real MLLM's prior
     clean_steps: int = 0
+    # policy only: SFT steps on insert-world captions (world.halluc_prob of them name an absent
+    # partner as an extra object) after the clean ones and before `steps` in world.halluc_mode.
+    # The policy learns to see and the co-occurrence prior there; displace then moves the prior
+    # into the place of a real object, which keeps hallucinated answers as long as faithful ones
+    insert_steps: int = 0
     batch_size: int = 32
     lr: float = 1e-3
     seed: int = 1

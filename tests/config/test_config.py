@@ -34,6 +34,14 @@ def test_clean_steps_are_for_the_policy_only():
     assert "policy.sft.clean_steps: must be >= 0, got -1" in msg
 
 
+def test_insert_steps_need_another_world_and_the_policy():
+    msg = _errors("policy.sft.insert_steps=100", "labeler.sft.insert_steps=5", "policy.sft.steps=0")
+    assert "policy.sft.insert_steps: world.halluc_mode is insert already" in msg
+    assert "labeler.sft.insert_steps: only the policy has biased captions" in msg
+    assert "policy.sft.steps: must be >= 1, got 0" in msg
+    load_config("configs/shapes_displace.yaml")  # the config that uses them is valid
+
+
 def test_unknown_key_suggests_the_close_one():
     msg = _errors("train.bta=1")
     assert "train.bta: unknown key (did you mean 'beta'?)" in msg

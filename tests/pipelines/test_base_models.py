@@ -34,6 +34,22 @@ def test_clean_steps_shape_the_policy_key_and_zero_keeps_the_old_one():
     assert _key("policy.sft.clean_steps=0") == _key() != _key("policy.sft.clean_steps=500")
 
 
+def test_insert_steps_shape_the_policy_key_and_zero_keeps_the_old_one():
+    displace = ("world.halluc_mode=displace",)
+    assert _key(*displace, "policy.sft.insert_steps=0") == _key(*displace) != _key(*displace, "policy.sft.insert_steps=9")
+
+
+def test_the_policy_stages_draw_their_captions_from_their_world():
+    from pipelines.base_models import sft_rows_for
+
+    cfg = load_config("configs/shapes.yaml", ["world.halluc_mode=displace", "world.halluc_prob=1.0",
+                                              "policy.sft.train_size=40"])
+    words = {stage: sum(len(r["answer"].split()) for r in sft_rows_for(cfg, "shapes-policy", cfg.policy, stage=stage))
+             for stage in ("clean", "insert", "sft")}
+    # an insert caption names one object more than the clean one; a displace caption as many
+    assert words["insert"] > words["clean"] == words["sft"]
+
+
 def test_stage_logs_join_with_steps_numbered_on(tmp_path):
     from pipelines.base_models import _join_logs
 
